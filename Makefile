@@ -1,0 +1,32 @@
+# leapscope — `make demo` runs the main job on the bundled example; `make test` runs everything.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.installed
+
+.PHONY: install lint test demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch is pinned to the local CPU wheel through constraints.txt (a looser pin pulls CUDA)
+	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
+	# onnx2torch declares torchvision, which has no CPU wheel here: install it alone
+	$(PIP) install -q --no-deps onnx2torch==1.5.15
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+test: install lint
+	$(VENV)/bin/pytest
+
+demo: install
+	$(VENV)/bin/leapscope check examples/digits
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

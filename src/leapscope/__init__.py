@@ -1,0 +1,29 @@
+"""leapscope: debug, validate and explain trained deep-learning models, locally.
+
+``import leapscope as ls`` gives the integration SDK (decorators, ``Subset``, visual
+types); it imports numpy only. The heavier Python API (``check``, ``evaluate``,
+``open_run``) is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leapscope.exceptions import LeapscopeError as LeapscopeError
+from leapscope.sdk import *  # noqa: F403
+from leapscope.sdk import __all__ as _sdk_all
+
+__version__ = "0.1.0"
+
+_API = {"check": "leapscope.api", "load_integration": "leapscope.api", "evaluate": "leapscope.api", "open_run": "leapscope.api"}
+
+__all__ = sorted([*_sdk_all, "LeapscopeError", "__version__", *_API])
+
+
+def __getattr__(name: str) -> Any:
+    # The API pulls in onnxruntime/torch; keep `import leapscope` as light as the SDK.
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'leapscope' has no attribute {name!r}")

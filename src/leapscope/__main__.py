@@ -1,0 +1,3 @@
+from leapscope.cli import main
+
+main()

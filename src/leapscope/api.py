@@ -1,0 +1,53 @@
+"""The Python API: what the CLI and the server call.
+
+>>> import leapscope as ls
+>>> report = ls.check("examples/digits")                    # doctest: +SKIP
+>>> report.valid                                             # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from leapscope.integration import CheckReport, LoadedIntegration, load, run_integration_test
+from leapscope.models import ModelWrapper
+from leapscope.models import load as load_model
+
+__all__ = ["check", "load_integration", "model_factory"]
+
+
+def load_integration(path: str | Path) -> LoadedIntegration:
+    """Import the integration in a folder (with ``leapscope.yaml``) or a ``.py`` file."""
+    return load(path)
+
+
+def model_factory(source: Any) -> ModelWrapper:
+    """Turn what ``@load_model`` returned (path or object) into a :class:`ModelWrapper`."""
+    return load_model(source)
+
+
+def check(path: str | Path | LoadedIntegration, *, samples: int = 3, model: str | Path | None = None) -> CheckReport:
+    """Run the integration test of an integration.
+
+    Parameters
+    ----------
+    path : folder, ``.py`` file or a loaded integration
+    samples : int, default 3
+        Samples per subset for the real pass.
+    model : path, optional
+        A model file that replaces the one the integration names.
+
+    Returns
+    -------
+    CheckReport
+        ``report.valid`` is True when every mandatory part passes.
+
+    Raises
+    ------
+    IntegrationLoadError
+        The integration cannot be imported (problems inside it are in the report).
+    """
+    loaded = path if isinstance(path, LoadedIntegration) else load(path)
+    return run_integration_test(loaded, model_factory, samples=samples, model_source=model)

@@ -1,0 +1,14 @@
+"""The ``leapscope`` command line: thin commands over the Python API."""
+
+from __future__ import annotations
+
+from leapscope.cli import check, init  # noqa: F401  - registers the commands
+from leapscope.cli._app import app
+from leapscope.cli._errors import run_main
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``leapscope`` console script."""
+    run_main(app)

@@ -1,0 +1,82 @@
+"""`leapscope check`: run an integration's integration test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from leapscope import api
+from leapscope.cli._app import app
+from leapscope.integration import CheckReport
+
+_SYMBOL = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "absent": "[dim]—[/]"}
+
+
+def _first_error(part: dict) -> str:
+    error = part.get("error")
+    if not error:
+        return ""
+    return str(error.get("message", ""))
+
+
+def render_report(report: CheckReport, console: Console) -> None:
+    """Print the status table and the wiring graph."""
+    table = Table(title="integration test", title_justify="left", show_lines=False, expand=False)
+    table.add_column("", width=1)
+    table.add_column("part", style="bold")
+    table.add_column("functions")
+    table.add_column("checked", justify="right")
+    table.add_column("first error", overflow="fold", max_width=90)
+    for part in report.to_dict()["parts"]:
+        mandatory = "" if part["mandatory"] else " [dim](optional)[/]"
+        table.add_row(
+            _SYMBOL[part["status"]],
+            part["part"] + mandatory,
+            ", ".join(part["functions"]) or "[dim]none[/]",
+            str(part["checked"]),
+            _first_error(part),
+        )
+    console.print(table)
+    subsets = ", ".join(f"{k} {v}" for k, v in report.subsets.items()) or "none"
+    console.print(f"subsets: {subsets}  ·  {report.samples_per_subset} samples checked per subset  ·  {report.seconds:.2f}s")
+    if report.wiring:
+        tree = Tree("[bold]wiring[/]")
+        by_target: dict[tuple[str, str], list[str]] = {}
+        for edge in report.wiring:
+            by_target.setdefault((edge.kind, edge.target), []).append(f"{edge.argument} ← {edge.source}")
+        for (kind, target), args in by_target.items():
+            branch = tree.add(f"[cyan]{kind}[/] {target}")
+            for arg in args:
+                branch.add(arg)
+        console.print(tree)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    if report.valid:
+        console.print("[bold green]valid[/]: every mandatory part passes")
+    else:
+        console.print("[bold red]invalid[/]: fix the parts marked ✗ (each error names the function, sample and fix)")
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="Integration folder (with leapscope.yaml) or .py file.")],
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Samples per subset in the real pass.")] = 3,
+    model: Annotated[Path | None, typer.Option(help="Model file replacing the one the integration names.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable report.")] = False,
+) -> None:
+    """Run the integration test: validate every part on a few samples and trace the wiring.
+
+    Exits 0 only when every mandatory part passes.
+    """
+    report = api.check(path, samples=samples, model=model)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        render_report(report, Console())
+    raise typer.Exit(0 if report.valid else 1)

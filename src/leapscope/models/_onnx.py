@@ -1,0 +1,185 @@
+"""ONNX models: onnxruntime for inference and activations, onnx2torch for gradients."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from leapscope.exceptions import ModelError, ModelLoadError
+from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec, infer_layout
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    import torch
+
+__all__ = ["OnnxModel"]
+
+logger = logging.getLogger("leapscope.models")
+
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+}
+_DENSE_OPS = ("Gemm", "MatMul")
+
+
+def _session_options() -> ort.SessionOptions:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # one thread per core; onnxruntime's default also spins threads while idle,
+    # which steals the core that parallel sample encoding needs
+    opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+def _dims(shape: Any) -> tuple[int | None, ...]:
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)
+
+
+class OnnxModel(ModelWrapper):
+    """An ONNX model run by onnxruntime.
+
+    Activations of any graph value come from the same session graph with that value
+    added as an extra output (no conversion needed). Gradients come from an
+    onnx2torch conversion checked against onnxruntime on a probe batch at first use.
+    """
+
+    framework = "onnx"
+
+    def __init__(self, source: str | Path | ort.InferenceSession, *, layout: Layout | None = None):
+        import onnx
+        import onnxruntime as ort
+
+        if isinstance(source, ort.InferenceSession):
+            self.path = None
+            model_bytes = source._model_bytes if hasattr(source, "_model_bytes") else None
+            self.session = source
+            path = getattr(source, "_model_path", None)
+            if model_bytes is None and path:
+                self.path = Path(path)
+                self.proto = onnx.load(str(path), load_external_data=False)
+            elif model_bytes is not None:
+                self.proto = onnx.load_from_string(model_bytes)
+            else:
+                raise ModelLoadError("cannot read the graph of this InferenceSession; fix: pass the .onnx path instead")
+        else:
+            self.path = Path(source)
+            try:
+                self.proto = onnx.load(str(self.path))
+                self.session = ort.InferenceSession(str(self.path), _session_options(), providers=["CPUExecutionProvider"])
+            except Exception as exc:
+                raise ModelLoadError(f"cannot load ONNX model {self.path}: {type(exc).__name__}: {exc}") from exc
+        self.inputs = [
+            TensorSpec(i.name, _dims(i.shape), _ORT_TYPES.get(i.type, i.type), infer_layout(_dims(i.shape), layout, what=f"input '{i.name}'"))
+            for i in self.session.get_inputs()
+        ]
+        self.outputs = [TensorSpec(o.name, _dims(o.shape), _ORT_TYPES.get(o.type, o.type)) for o in self.session.get_outputs()]
+        self._output_names = [o.name for o in self.outputs]
+        self._layers: list[LayerInfo] | None = None
+        self._value_of_layer: dict[str, str] = {}
+        self._latent_sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
+        self._torch: torch.nn.Module | None = None
+        self._torch_checked = False
+
+    def _feed(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return {spec.name: arr for spec, arr in zip(self.inputs, inputs, strict=True)}
+
+    def _predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return list(self.session.run(self._output_names, self._feed(inputs)))
+
+    # --- layers --------------------------------------------------------------
+    def layers(self) -> list[LayerInfo]:
+        if self._layers is None:
+            import onnx
+
+            try:
+                inferred = onnx.shape_inference.infer_shapes(self.proto)
+            except Exception:  # noqa: BLE001 - shape inference is best effort; layers still list without shapes
+                inferred = self.proto
+            shapes = {}
+            for vi in [*inferred.graph.value_info, *inferred.graph.output]:
+                dims = vi.type.tensor_type.shape.dim
+                shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+            layers = []
+            for i, node in enumerate(self.proto.graph.node):
+                if not node.output or not node.output[0]:
+                    continue
+                name = node.name or node.output[0] or f"{node.op_type}_{i}"
+                self._value_of_layer[name] = node.output[0]
+                layers.append(LayerInfo(name, node.op_type, shapes.get(node.output[0])))
+            self._layers = layers
+        return self._layers
+
+    def _accepts_layer(self, name: str) -> bool:
+        # any graph value name (a node output) is also a valid "layer"
+        self.layers()
+        return name in set(self._value_of_layer.values()) or any(name == i.name for i in self.inputs)
+
+    def _value(self, layer: str) -> str:
+        self.layers()
+        return self._value_of_layer.get(layer, layer)
+
+    def default_latent_layer(self) -> str:
+        layers = self.layers()
+        producer = {self._value_of_layer[layer.name]: layer.name for layer in layers}
+        for node in reversed(self.proto.graph.node):
+            if node.op_type in _DENSE_OPS and node.input and node.input[0] in producer:
+                return producer[node.input[0]]
+        raise ModelError(
+            "the ONNX model has no Gemm/MatMul layer fed by another layer, so there is no default latent layer; "
+            "fix: name one with --latent LAYER (see leapscope.models.load(path).layers())"
+        )
+
+    def _session_with(self, values: tuple[str, ...]) -> ort.InferenceSession:
+        session = self._latent_sessions.get(values)
+        if session is None:
+            import onnx
+            import onnxruntime as ort
+
+            proto = onnx.ModelProto()
+            proto.CopyFrom(self.proto)
+            present = {o.name for o in proto.graph.output}
+            for value in values:
+                if value not in present:
+                    proto.graph.output.append(onnx.ValueInfoProto(name=value))
+            session = ort.InferenceSession(proto.SerializeToString(), _session_options(), providers=["CPUExecutionProvider"])
+            self._latent_sessions[values] = session
+        return session
+
+    def _forward_with(self, inputs: list[np.ndarray], layers: list[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        values = tuple(dict.fromkeys(self._value(layer) for layer in layers))
+        session = self._session_with(values)
+        results = session.run([*self._output_names, *values], self._feed(inputs))
+        n = len(self._output_names)
+        by_value = dict(zip(values, results[n:], strict=True))
+        return list(results[:n]), {layer: by_value[self._value(layer)] for layer in layers}
+
+    # --- differentiable view ---------------------------------------------------
+    def torch_module(self) -> torch.nn.Module:
+        if not self._torch_checked:
+            self._torch_checked = True
+            from leapscope.models._onnx_torch import convert_checked
+
+            self._torch, reason = convert_checked(self.proto, self)
+            self.differentiable = self._torch is not None
+            self.differentiable_reason = reason
+        if self._torch is None:
+            raise ModelError(
+                f"this ONNX model has no differentiable view: {self.differentiable_reason}; gradient-based "
+                "attributions are unavailable, use a black-box method (occlusion)"
+            )
+        return self._torch

@@ -1,0 +1,173 @@
+"""PyTorch models: ``nn.Module``, TorchScript files and ``torch.export`` programs."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leapscope.exceptions import ModelError, ModelLoadError
+from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec
+
+__all__ = ["TorchModel", "load_torch_file"]
+
+INPUT_SUFFIX = ":input"
+
+
+def load_torch_file(path: Path) -> Any:
+    """Load a TorchScript (``.pt``/``.pth``) or ``torch.export`` (``.pt2``) file.
+
+    Raises
+    ------
+    ModelLoadError
+        The file holds a state dict or a pickled module (which needs its class):
+        the message says to load the module in Python and pass the object.
+    """
+    import torch
+
+    if path.suffix == ".pt2":
+        try:
+            return torch.export.load(str(path)).module()
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load torch.export program {path}: {type(exc).__name__}: {exc}") from exc
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001
+            obj = None
+        if isinstance(obj, dict):
+            raise ModelLoadError(
+                f"{path} holds a state dict (weights only), not a model; fix: build your nn.Module, call "
+                "module.load_state_dict(torch.load(path)), and return the module from @ls.load_model"
+            ) from exc
+        raise ModelLoadError(
+            f"{path} is not a TorchScript file ({type(exc).__name__}: {exc}); fix: save with "
+            "torch.jit.save(torch.jit.script(model), path), export with torch.export, or return the nn.Module "
+            "object from @ls.load_model"
+        ) from exc
+
+
+def _to_list(out: Any) -> tuple[list[Any], list[str] | None]:
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return [out], None
+    if isinstance(out, dict):
+        return list(out.values()), [str(k) for k in out]
+    if isinstance(out, list | tuple):
+        return list(out), None
+    raise ModelError(f"the torch model returned {type(out).__name__}; expected a tensor, or a tuple/list/dict of tensors")
+
+
+class TorchModel(ModelWrapper):
+    """A ``torch.nn.Module`` (put in eval mode), run under ``torch.inference_mode``.
+
+    Input shapes are unknown until the first call; ``layout`` declares the channel
+    layout of 4-D inputs (``"NCHW"`` unless said otherwise, as torch convolutions
+    expect). Layer names are ``named_modules()`` leaves; ``"<layer>:input"`` names
+    the input of a layer (used for the default latent: the input of the last
+    ``nn.Linear``).
+    """
+
+    framework = "torch"
+
+    def __init__(self, module: Any, *, layout: Layout | None = None):
+        import torch
+
+        if not isinstance(module, torch.nn.Module):
+            raise ModelLoadError(f"expected a torch.nn.Module, got {type(module).__name__}")
+        self.module = module.eval()
+        self.scripted = isinstance(module, torch.jit.ScriptModule)
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        params = [p.name for p in _params(module) if p.kind in positional] or ["input"]
+        self.inputs = [TensorSpec(name, None, None, layout) for name in params]
+        self.outputs = [TensorSpec("output", None)]
+        self._outputs_known = False
+        self._shapes: dict[str, tuple[int | None, ...]] = {}
+
+    def _leaves(self) -> list[tuple[str, Any]]:
+        return [(name, m) for name, m in self.module.named_modules() if name and not any(True for _ in m.children())]
+
+    def _tensors(self, inputs: list[np.ndarray]) -> list[Any]:
+        import torch
+
+        return [torch.from_numpy(a) for a in inputs]
+
+    def _record_outputs(self, outs: list[Any], names: list[str] | None) -> None:
+        if not self._outputs_known:
+            self.outputs = [
+                TensorSpec(names[i] if names else ("output" if len(outs) == 1 else f"output_{i}"), (None, *o.shape[1:]), str(o.dtype).replace("torch.", ""))
+                for i, o in enumerate(outs)
+            ]
+            self._outputs_known = True
+
+    def _predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        outputs, _ = self._forward_with(inputs, [])
+        return outputs
+
+    def _forward_with(self, inputs: list[np.ndarray], layers: list[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        import torch
+
+        if layers and self.scripted:
+            raise ModelError(
+                "TorchScript modules do not support hooks, so their activations cannot be read; fix: pass the "
+                "nn.Module object from @ls.load_model"
+            )
+        captured: dict[str, Any] = {}
+        handles = []
+        modules = dict(self.module.named_modules())
+        for layer in layers:
+            name, is_input = (layer[: -len(INPUT_SUFFIX)], True) if layer.endswith(INPUT_SUFFIX) else (layer, False)
+            if is_input:
+                handles.append(modules[name].register_forward_pre_hook(lambda m, args, key=layer: captured.__setitem__(key, args[0])))
+            else:
+                handles.append(
+                    modules[name].register_forward_hook(
+                        lambda m, args, out, key=layer: captured.__setitem__(key, out[0] if isinstance(out, tuple | list) else out)
+                    )
+                )
+        try:
+            with torch.inference_mode():
+                raw = self.module(*self._tensors(inputs))
+        except Exception as exc:
+            shapes = ", ".join(f"{s.name}{tuple(a.shape)} {a.dtype}" for s, a in zip(self.inputs, inputs, strict=True))
+            raise ModelError(f"the torch model failed on inputs {shapes}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            for h in handles:
+                h.remove()
+        outs, names = _to_list(raw)
+        self._record_outputs(outs, names)
+        acts = {k: v.detach().cpu().numpy() for k, v in captured.items()}
+        for k, v in acts.items():
+            self._shapes[k] = (None, *v.shape[1:])
+        return [o.detach().cpu().numpy() for o in outs], acts
+
+    def layers(self) -> list[LayerInfo]:
+        return [LayerInfo(name, type(m).__name__, self._shapes.get(name)) for name, m in self._leaves()]
+
+    def _accepts_layer(self, name: str) -> bool:
+        modules = dict(self.module.named_modules())
+        base = name[: -len(INPUT_SUFFIX)] if name.endswith(INPUT_SUFFIX) else name
+        return bool(base) and base in modules
+
+    def default_latent_layer(self) -> str:
+        import torch
+
+        linears = [name for name, m in self._leaves() if isinstance(m, torch.nn.Linear)]
+        if not linears:
+            raise ModelError("the torch model has no nn.Linear layer, so no default latent layer; fix: name one with --latent")
+        return linears[-1] + INPUT_SUFFIX
+
+    def torch_module(self) -> Any:
+        return self.module
+
+
+def _params(module: Any) -> list[inspect.Parameter]:
+    try:
+        return list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []

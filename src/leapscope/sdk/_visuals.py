@@ -1,0 +1,385 @@
+"""Visual result types returned by visualizers.
+
+A visualizer always receives ONE sample (no batch axis) and returns one of these.
+Each type validates its arrays on construction, so a wrong shape is reported where
+the visualizer built it, not later in the web app.
+
+Notation: H, W image height and width in pixels; C channels (1 or 3); T tokens,
+time steps or frames; K classes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from leapscope.exceptions import ValidationError
+
+__all__ = [
+    "Audio",
+    "BoundingBox",
+    "Graph",
+    "HorizontalBar",
+    "Image",
+    "ImageMask",
+    "ImageWithBoxes",
+    "ImageWithHeatmap",
+    "Text",
+    "TextMask",
+    "Video",
+    "Visual",
+    "VisualizerType",
+    "image_to_uint8",
+]
+
+
+class VisualizerType(enum.StrEnum):
+    """The kind of visual a visualizer returns; each maps to one result class."""
+
+    IMAGE = "image"
+    TEXT = "text"
+    GRAPH = "graph"
+    HORIZONTAL_BAR = "horizontal_bar"
+    IMAGE_MASK = "image_mask"
+    TEXT_MASK = "text_mask"
+    IMAGE_WITH_BOXES = "image_with_boxes"
+    IMAGE_WITH_HEATMAP = "image_with_heatmap"
+    AUDIO = "audio"
+    VIDEO = "video"
+
+    @property
+    def result_class(self) -> type[Visual]:
+        """The visual class a visualizer of this type must return."""
+        return _RESULT_CLASS[self]
+
+
+def _fail(cls: str, argument: str, problem: str, expected: str, actual: str, fix: str) -> ValidationError:
+    return ValidationError(problem, function=cls, argument=argument, expected=expected, actual=actual, fix=fix)
+
+
+def _array(cls: str, argument: str, value: Any, ndim: tuple[int, ...], fix: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim not in ndim:
+        raise _fail(
+            cls,
+            argument,
+            "wrong number of dimensions",
+            " or ".join(f"{n}-D" for n in ndim),
+            f"shape {arr.shape}",
+            fix,
+        )
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise _fail(cls, argument, "not numeric", "a numeric array", f"dtype {arr.dtype}", fix)
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise _fail(cls, argument, "contains NaN or inf", "finite values", "NaN/inf present", fix)
+    return arr
+
+
+def _image_array(cls: str, argument: str, value: Any) -> np.ndarray:
+    arr = _array(cls, argument, value, (2, 3), "return one image of shape (H, W, C) with C in {1, 3}, no batch axis")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[-1] not in (1, 3, 4):
+        raise _fail(
+            cls,
+            argument,
+            "the last axis is not a channel axis",
+            "(H, W, 1), (H, W, 3) or (H, W, 4)",
+            f"shape {arr.shape}",
+            "move channels last, e.g. np.transpose(img, (1, 2, 0)) for a (C, H, W) image",
+        )
+    return arr
+
+
+def image_to_uint8(data: np.ndarray, scale: Literal["auto", "unit", "byte"] = "auto") -> np.ndarray:
+    """Convert an image array to ``uint8`` in [0, 255] for display.
+
+    Parameters
+    ----------
+    data : ndarray of shape (H, W, C)
+        ``uint8`` is returned unchanged. Floats are in [0, 1] (``scale="unit"``) or
+        [0, 255] (``scale="byte"``); with ``"auto"`` a float image whose maximum is
+        at most 1.0 is read as [0, 1], otherwise as [0, 255]. Values outside the
+        range are clipped.
+    scale : {"auto", "unit", "byte"}
+
+    Returns
+    -------
+    ndarray of shape (H, W, C), dtype uint8
+    """
+    if data.dtype == np.uint8:
+        return data
+    arr = data.astype(np.float32)
+    if scale == "unit" or (scale == "auto" and float(arr.max(initial=0.0)) <= 1.0):
+        arr = arr * 255.0
+    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+
+
+class Visual:
+    """Base class of visual results."""
+
+    type: ClassVar[VisualizerType]
+
+
+@dataclass
+class Image(Visual):
+    """An image.
+
+    Parameters
+    ----------
+    data : ndarray of shape (H, W, C) or (H, W), C in {1, 3, 4}
+        ``uint8`` in [0, 255], or float in [0, 1] or [0, 255] (see ``scale``).
+    scale : {"auto", "unit", "byte"}, default "auto"
+        How float values are read; ``auto``: maximum <= 1.0 means [0, 1].
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.IMAGE
+    data: np.ndarray
+    scale: Literal["auto", "unit", "byte"] = "auto"
+
+    def __post_init__(self) -> None:
+        self.data = _image_array("Image", "data", self.data)
+        if self.scale not in ("auto", "unit", "byte"):
+            raise _fail("Image", "scale", "unknown scale", "'auto', 'unit' or 'byte'", repr(self.scale), "pass one of them")
+
+    def to_uint8(self) -> np.ndarray:
+        """The image as ``uint8`` (H, W, C) for display."""
+        return image_to_uint8(self.data, self.scale)
+
+
+def _tokens(cls: str, tokens: Any) -> list[str]:
+    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens):
+        raise _fail(cls, "tokens", "tokens must be a list of str", "list[str]", type(tokens).__name__, "split the text, e.g. text.split()")
+    return list(tokens)
+
+
+@dataclass
+class Text(Visual):
+    """Tokens of a text, optionally with one heatmap value per token.
+
+    Parameters
+    ----------
+    tokens : list of str, length T
+    heatmap : ndarray of shape (T,), float, optional
+        Token importance (any real scale; the UI normalises it).
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.TEXT
+    tokens: list[str]
+    heatmap: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.tokens = _tokens("Text", self.tokens)
+        if self.heatmap is not None:
+            self.heatmap = _array("Text", "heatmap", self.heatmap, (1,), "one value per token").astype(np.float32)
+            if len(self.heatmap) != len(self.tokens):
+                raise _fail("Text", "heatmap", "one value per token", f"shape ({len(self.tokens)},)", f"shape {self.heatmap.shape}", "give exactly one heatmap value per token")
+
+
+@dataclass
+class Graph(Visual):
+    """A line graph: one or several series over T steps.
+
+    Parameters
+    ----------
+    data : ndarray of shape (T,) or (T, S)
+        S series of T values each.
+    x_label, y_label : str
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.GRAPH
+    data: np.ndarray
+    x_label: str = ""
+    y_label: str = ""
+
+    def __post_init__(self) -> None:
+        self.data = _array("Graph", "data", self.data, (1, 2), "return (T,) or (T, S) values").astype(np.float32)
+
+
+@dataclass
+class HorizontalBar(Visual):
+    """One bar per label, e.g. class probabilities, with optional ground truth.
+
+    Parameters
+    ----------
+    body : ndarray of shape (K,)
+    labels : list of str, length K
+    gt : ndarray of shape (K,), optional
+        Ground-truth values drawn beside the bars.
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.HORIZONTAL_BAR
+    body: np.ndarray
+    labels: list[str]
+    gt: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.body = _array("HorizontalBar", "body", self.body, (1,), "return one value per label, shape (K,)").astype(np.float32)
+        self.labels = [str(label) for label in self.labels]
+        if len(self.labels) != len(self.body):
+            raise _fail("HorizontalBar", "labels", "one label per bar", f"{len(self.body)} labels", f"{len(self.labels)} labels", "pass as many labels as values in body")
+        if self.gt is not None:
+            self.gt = _array("HorizontalBar", "gt", self.gt, (1,), "shape (K,) like body").astype(np.float32)
+            if self.gt.shape != self.body.shape:
+                raise _fail("HorizontalBar", "gt", "gt and body differ in shape", f"shape {self.body.shape}", f"shape {self.gt.shape}", "give gt the same shape as body")
+
+
+@dataclass
+class ImageMask(Visual):
+    """An image with a segmentation mask of class indices.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, C)
+    mask : ndarray of shape (H, W), integer class index per pixel
+    labels : list of str
+        Name of each class index.
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.IMAGE_MASK
+    image: np.ndarray
+    mask: np.ndarray
+    labels: list[str]
+
+    def __post_init__(self) -> None:
+        self.image = _image_array("ImageMask", "image", self.image)
+        self.mask = _array("ImageMask", "mask", self.mask, (2,), "return an (H, W) array of class indices")
+        if self.mask.shape != self.image.shape[:2]:
+            raise _fail("ImageMask", "mask", "mask and image differ in size", f"shape {self.image.shape[:2]}", f"shape {self.mask.shape}", "resize the mask to the image")
+        if not np.issubdtype(self.mask.dtype, np.integer):
+            raise _fail("ImageMask", "mask", "mask must hold integer class indices", "integer dtype", f"dtype {self.mask.dtype}", "e.g. mask.argmax(-1).astype(np.int32)")
+
+
+@dataclass
+class TextMask(Visual):
+    """Tokens with one class index each (e.g. named entities)."""
+
+    type: ClassVar[VisualizerType] = VisualizerType.TEXT_MASK
+    tokens: list[str]
+    mask: np.ndarray
+    labels: list[str]
+
+    def __post_init__(self) -> None:
+        self.tokens = _tokens("TextMask", self.tokens)
+        self.mask = _array("TextMask", "mask", self.mask, (1,), "one class index per token")
+        if len(self.mask) != len(self.tokens):
+            raise _fail("TextMask", "mask", "one class index per token", f"shape ({len(self.tokens)},)", f"shape {self.mask.shape}", "give exactly one index per token")
+
+
+@dataclass
+class BoundingBox:
+    """A box in normalised image coordinates.
+
+    ``x``, ``y`` are the box centre and ``width``, ``height`` its size, all as a
+    fraction of the image size in [0, 1]; ``confidence`` in [0, 1].
+    """
+
+    x: float
+    y: float
+    width: float
+    height: float
+    confidence: float = 1.0
+    label: str = ""
+    rotation: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("x", "y", "width", "height", "confidence"):
+            value = float(getattr(self, name))
+            if not (0.0 <= value <= 1.0):
+                raise _fail("BoundingBox", name, "outside [0, 1]", "a fraction of the image size in [0, 1]", repr(value), "divide pixel coordinates by the image width/height")
+
+
+@dataclass
+class ImageWithBoxes(Visual):
+    """An image with bounding boxes."""
+
+    type: ClassVar[VisualizerType] = VisualizerType.IMAGE_WITH_BOXES
+    image: np.ndarray
+    boxes: list[BoundingBox] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.image = _image_array("ImageWithBoxes", "image", self.image)
+        for box in self.boxes:
+            if not isinstance(box, BoundingBox):
+                raise _fail("ImageWithBoxes", "boxes", "not a BoundingBox", "list[ls.BoundingBox]", type(box).__name__, "wrap each box in ls.BoundingBox(...)")
+
+
+@dataclass
+class ImageWithHeatmap(Visual):
+    """An image with a heatmap drawn over it.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, C)
+    heatmap : ndarray of shape (H, W) or (H, W, K)
+        One map, or K maps (one per label).
+    labels : list of str, length K, optional
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.IMAGE_WITH_HEATMAP
+    image: np.ndarray
+    heatmap: np.ndarray
+    labels: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.image = _image_array("ImageWithHeatmap", "image", self.image)
+        self.heatmap = _array("ImageWithHeatmap", "heatmap", self.heatmap, (2, 3), "return (H, W) or (H, W, K)").astype(np.float32)
+        if self.heatmap.shape[:2] != self.image.shape[:2]:
+            raise _fail("ImageWithHeatmap", "heatmap", "heatmap and image differ in size", f"shape {self.image.shape[:2]}", f"shape {self.heatmap.shape[:2]}", "upsample the heatmap to the image size")
+
+
+@dataclass
+class Audio(Visual):
+    """A waveform.
+
+    Parameters
+    ----------
+    data : ndarray of shape (T,) or (T, channels), float in [-1, 1]
+    sample_rate : int, Hz
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.AUDIO
+    data: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        self.data = _array("Audio", "data", self.data, (1, 2), "return (T,) or (T, channels) samples").astype(np.float32)
+        if int(self.sample_rate) <= 0:
+            raise _fail("Audio", "sample_rate", "not positive", "a rate in Hz > 0", repr(self.sample_rate), "pass the sampling rate, e.g. 16000")
+
+
+@dataclass
+class Video(Visual):
+    """Frames of a video.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (T, H, W, C)
+    fps : float, frames per second
+    """
+
+    type: ClassVar[VisualizerType] = VisualizerType.VIDEO
+    frames: np.ndarray
+    fps: float = 25.0
+
+    def __post_init__(self) -> None:
+        self.frames = _array("Video", "frames", self.frames, (4,), "return (T, H, W, C) frames")
+        if self.frames.shape[-1] not in (1, 3):
+            raise _fail("Video", "frames", "the last axis is not a channel axis", "(T, H, W, 1|3)", f"shape {self.frames.shape}", "move channels last")
+
+
+_RESULT_CLASS: dict[VisualizerType, type[Visual]] = {
+    VisualizerType.IMAGE: Image,
+    VisualizerType.TEXT: Text,
+    VisualizerType.GRAPH: Graph,
+    VisualizerType.HORIZONTAL_BAR: HorizontalBar,
+    VisualizerType.IMAGE_MASK: ImageMask,
+    VisualizerType.TEXT_MASK: TextMask,
+    VisualizerType.IMAGE_WITH_BOXES: ImageWithBoxes,
+    VisualizerType.IMAGE_WITH_HEATMAP: ImageWithHeatmap,
+    VisualizerType.AUDIO: Audio,
+    VisualizerType.VIDEO: Video,
+}

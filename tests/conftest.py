@@ -1,0 +1,120 @@
+"""Shared fixtures: small real integrations written to temporary folders."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from leapscope import api
+from leapscope.integration import CheckReport, LoadedIntegration, load
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS = REPO / "examples" / "digits"
+
+# A complete, valid integration on generated data with a small torch model.
+# Each {slot} holds a function body that a test may replace to break one part.
+BASE = '''
+from __future__ import annotations
+import numpy as np
+import leapscope as ls
+
+@ls.preprocess
+def subsets():
+{preprocess}
+
+@ls.input_encoder("features", channel_dim=None)
+def features(sample_id, subset):
+{features}
+
+@ls.gt_encoder("label")
+def label(sample_id, subset):
+{label}
+
+@ls.metadata("info")
+def info(sample_id, subset):
+{metadata}
+
+@ls.visualizer("bars", ls.VisualizerType.HORIZONTAL_BAR)
+def bars(classes):
+{visualizer}
+
+@ls.metric("accuracy")
+def accuracy(label, classes):
+{metric}
+
+@ls.loss("ce")
+def ce(label, classes):
+    return -(label * np.log(np.clip(classes, 1e-7, 1))).sum(1)
+
+@ls.load_model(predictions=[ls.Prediction("classes", labels=["a", "b", "c"])])
+def model():
+    import torch
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+
+@ls.integration_test
+def test(sample_id, subset):
+{test}
+
+{extra}
+'''
+
+DEFAULTS = {
+    "preprocess": """
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=40)
+    data = {"x": x, "y": y}
+    return [ls.Subset("training", list(range(30)), data), ls.Subset("validation", list(range(30, 40)), data)]
+""",
+    "features": "    return subset.data['x'][sample_id]",
+    "label": "    return np.eye(3, dtype=np.float32)[subset.data['y'][sample_id]]",
+    "metadata": "    return {'odd': bool(sample_id % 2), 'index': int(sample_id)}",
+    "visualizer": "    return ls.HorizontalBar(classes, labels=['a', 'b', 'c'])",
+    "metric": "    return (label.argmax(1) == classes.argmax(1)).astype(np.float32)",
+    "test": """
+    x = features(sample_id, subset)
+    y = label(sample_id, subset)
+    p = model()(x)
+    ce(y, p)
+    accuracy(y, p)
+    bars(p)
+""",
+    "extra": "",
+}
+
+
+def _indent(body: str) -> str:
+    body = textwrap.dedent(body).strip("\n")
+    return textwrap.indent(body, "    ")
+
+
+@pytest.fixture
+def make_integration(tmp_path: Path) -> Callable[..., Path]:
+    """Write the base integration with some function bodies replaced; returns its folder."""
+    counter = iter(range(1000))
+
+    def make(**overrides: str) -> Path:
+        folder = tmp_path / f"integration_{next(counter)}"
+        folder.mkdir()
+        slots = {k: (_indent(v) if k != "extra" else textwrap.dedent(v)) for k, v in {**DEFAULTS, **overrides}.items()}
+        (folder / "integration.py").write_text(BASE.format(**slots))
+        return folder
+
+    return make
+
+
+@pytest.fixture
+def run_check() -> Callable[..., CheckReport]:
+    def run(folder: Path | LoadedIntegration, samples: int = 3) -> CheckReport:
+        return api.check(folder, samples=samples)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def digits_loaded() -> LoadedIntegration:
+    return load(DIGITS)
