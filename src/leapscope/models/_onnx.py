@@ -34,15 +34,16 @@ _DENSE_OPS = ("Gemm", "MatMul")
 
 
 def _session_options() -> ort.SessionOptions:
+    """onnxruntime's defaults (one intra-op thread per core, spinning on): measured
+    fastest here for small and large models alike (benchmarks/models.py). Set
+    ``LEAPSCOPE_ORT_THREADS`` to cap the threads when other work shares the cores."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # one thread per core; onnxruntime's default also spins threads while idle,
-    # which steals the core that parallel sample encoding needs
-    opts.intra_op_num_threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    threads = os.environ.get("LEAPSCOPE_ORT_THREADS")
+    if threads:
+        opts.intra_op_num_threads = int(threads)
     return opts
 
 
@@ -93,6 +94,7 @@ class OnnxModel(ModelWrapper):
         self._value_of_layer: dict[str, str] = {}
         self._latent_sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
         self._torch: torch.nn.Module | None = None
+        self._torch_reason: str | None = None
         self._torch_checked = False
 
     def _feed(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -169,14 +171,27 @@ class OnnxModel(ModelWrapper):
         return list(results[:n]), {layer: by_value[self._value(layer)] for layer in layers}
 
     # --- differentiable view ---------------------------------------------------
-    def torch_module(self) -> torch.nn.Module:
+    def _ensure_torch(self) -> None:
+        # converting takes ~0.1-2 s, so it happens on first use, not at load
         if not self._torch_checked:
             self._torch_checked = True
             from leapscope.models._onnx_torch import convert_checked
 
-            self._torch, reason = convert_checked(self.proto, self)
-            self.differentiable = self._torch is not None
-            self.differentiable_reason = reason
+            self._torch, self._torch_reason = convert_checked(self.proto, self)
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether onnx2torch converted the graph and it matches onnxruntime (checked on first access)."""
+        self._ensure_torch()
+        return self._torch is not None
+
+    @property
+    def differentiable_reason(self) -> str | None:
+        self._ensure_torch()
+        return self._torch_reason
+
+    def torch_module(self) -> torch.nn.Module:
+        self._ensure_torch()
         if self._torch is None:
             raise ModelError(
                 f"this ONNX model has no differentiable view: {self.differentiable_reason}; gradient-based "

@@ -103,6 +103,29 @@ def _register_converters() -> None:
         def _global_max_pool(node: Any, graph: Any) -> Any:
             return OperationConverterResult(torch_module=GlobalMaxPool(), onnx_mapping=onnx_mapping_from_node(node))
 
+    _alias_newer_opset_versions(_CONVERTER_REGISTRY, OperationDescription)
+
+
+def _alias_newer_opset_versions(registry: dict[Any, Any], description: Any) -> None:
+    """Let the newest converter of an op also serve the op's later opset versions.
+
+    onnx2torch 1.5 stops at opset ~17, while torch's exporters write opset 18-20,
+    where most ops changed only by accepting more tensor types (Shape-19,
+    Reshape-19, ...). Reusing the newest converter is safe because every
+    conversion is compared with onnxruntime on a probe batch before it is used.
+    """
+    from onnx import defs
+
+    newest: dict[tuple[str, str], int] = {}
+    for desc in registry:
+        key = (desc.domain, desc.operation_type)
+        newest[key] = max(newest.get(key, 0), desc.version)
+    for schema in defs.get_all_schemas_with_history():
+        key = (schema.domain, schema.name)
+        if key in newest and schema.since_version > newest[key]:
+            alias = description(schema.domain, schema.name, schema.since_version)
+            registry.setdefault(alias, registry[description(key[0], key[1], newest[key])])
+
 
 def _fix_reshape_allowzero(proto: onnx.ModelProto) -> int:
     """Set Reshape ``allowzero`` 1 -> 0 where the target shape is a constant without zeros.
@@ -188,8 +211,8 @@ def convert_checked(proto: onnx.ModelProto, model: OnnxModel) -> tuple[torch.nn.
         out_np = out.detach().numpy()
         if out_np.shape != exp.shape:
             return None, f"output '{spec.name}' has shape {out_np.shape} in torch but {exp.shape} in onnxruntime"
-        scale = max(1.0, float(np.abs(exp).max()))
-        err = float(np.abs(out_np - exp).max())
+        scale = max(1.0, float(np.abs(exp).max(initial=0.0)))
+        err = float(np.abs(out_np.astype(np.float64) - exp).max(initial=0.0))
         if err > PARITY_RTOL * scale:
             return None, f"output '{spec.name}' differs from onnxruntime by {err:.3g} on a probe batch"
     return module, None

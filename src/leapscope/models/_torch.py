@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,9 @@ class TorchModel(ModelWrapper):
 
         if not isinstance(module, torch.nn.Module):
             raise ModelLoadError(f"expected a torch.nn.Module, got {type(module).__name__}")
-        self.module = module.eval()
+        with contextlib.suppress(NotImplementedError):  # torch.export programs are always in inference mode
+            module.eval()
+        self.module = module
         self.scripted = isinstance(module, torch.jit.ScriptModule)
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         params = [p.name for p in _params(module) if p.kind in positional] or ["input"]
