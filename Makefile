@@ -29,6 +29,8 @@ test: install lint
 
 demo: install
 	$(VENV)/bin/leapscope check examples/digits
+	$(VENV)/bin/leapscope evaluate examples/digits --workspace .leapscope
+	@echo "next: $(VENV)/bin/leapscope runs --workspace .leapscope   (the run's artifacts are under .leapscope/runs/)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -51,9 +51,7 @@ def ce(label, classes):
 
 @ls.load_model(predictions=[ls.Prediction("classes", labels=["a", "b", "c"])])
 def model():
-    import torch
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+{model}
 
 @ls.integration_test
 def test(sample_id, subset):
@@ -75,6 +73,11 @@ DEFAULTS = {
     "metadata": "    return {'odd': bool(sample_id % 2), 'index': int(sample_id)}",
     "visualizer": "    return ls.HorizontalBar(classes, labels=['a', 'b', 'c'])",
     "metric": "    return (label.argmax(1) == classes.argmax(1)).astype(np.float32)",
+    "model": """
+    import torch
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+""",
     "test": """
     x = features(sample_id, subset)
     y = label(sample_id, subset)

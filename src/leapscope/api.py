@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from leapscope.engine import evaluate
 from leapscope.integration import CheckReport, LoadedIntegration, load, run_integration_test
 from leapscope.models import ModelWrapper
 from leapscope.models import load as load_model
+from leapscope.store import Run, Workspace
 
-__all__ = ["check", "load_integration", "model_factory"]
+__all__ = ["check", "evaluate", "load_integration", "model_factory", "open_run"]
 
 
 def load_integration(path: str | Path) -> LoadedIntegration:
@@ -51,3 +53,15 @@ def check(path: str | Path | LoadedIntegration, *, samples: int = 3, model: str 
     """
     loaded = path if isinstance(path, LoadedIntegration) else load(path)
     return run_integration_test(loaded, model_factory, samples=samples, model_source=model)
+
+
+def open_run(workspace: str | Path | Workspace | None, run_id: str) -> Run:
+    """Open a stored run by id (or unique id prefix).
+
+    Raises
+    ------
+    RunNotFoundError
+        No such run in the workspace.
+    """
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    return ws.open_run(run_id)

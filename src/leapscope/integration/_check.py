@@ -225,7 +225,7 @@ def load_subsets(integration: Integration) -> list[Subset]:
     return subsets
 
 
-def resolve_model_source(loaded: LoadedIntegration, override: str | Path | None = None) -> Any:
+def resolve_model_source(loaded: LoadedIntegration, override: Any = None) -> Any:
     """What to load as the model: ``override``, else ``model:`` in leapscope.yaml, else ``@load_model``'s return.
 
     Relative paths from the config or ``@load_model`` are resolved against the
@@ -236,8 +236,10 @@ def resolve_model_source(loaded: LoadedIntegration, override: str | Path | None 
     ValidationError
         No model is named anywhere.
     """
-    if override is not None:
+    if isinstance(override, str | Path):
         return Path(override).expanduser().resolve()
+    if override is not None:
+        return override
     if loaded.config.get("model"):
         return (loaded.root / str(loaded.config["model"])).resolve()
     loader = loaded.integration.model_loader
@@ -260,7 +262,8 @@ def run_integration_test(
     model_factory: ModelFactory,
     *,
     samples: int = 3,
-    model_source: str | Path | None = None,
+    model_source: Any = None,
+    subsets: list[Subset] | None = None,
 ) -> CheckReport:
     """Run the integration test of a loaded integration.
 
@@ -272,8 +275,10 @@ def run_integration_test(
         ``leapscope.models.load`` in practice.
     samples : int, default 3
         Samples checked per subset (the first ones).
-    model_source : path, optional
+    model_source : path or model object, optional
         Overrides the model named by the integration.
+    subsets : list of Subset, optional
+        Already loaded subsets (skips running preprocess again).
 
     Returns
     -------
@@ -286,9 +291,10 @@ def run_integration_test(
     report_subsets: dict[str, int] = {}
     warnings: list[str] = []
 
-    subsets: list[Subset] = []
+    given = subsets
+    subsets = []
     with parts.guard("preprocess"):
-        subsets = load_subsets(integration)
+        subsets = given if given is not None else load_subsets(integration)
         report_subsets = {s.name: len(s) for s in subsets}
         parts.ok("preprocess")
     if integration.preprocess is None:

@@ -1,0 +1,716 @@
+"""Evaluate: stream every sample through the integration and the model into a run.
+
+Pipeline (one chunk = ``chunk_size`` samples of one subset, split in batches):
+
+    workers (processes)      parent
+    encode_batch ──────────▶ model.predict_with_latent ─▶ metrics, losses (batched)
+                             ─▶ rows ─▶ chunk parts (Parquet, .npy) ─▶ progress.json
+
+Memory is bounded by the batches in flight and one chunk of rows; the merged
+latent array is the only thing that grows with N (and it is written through a
+memory map). A killed run resumes from its last durable chunk.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import functools
+import hashlib
+import importlib.metadata
+import multiprocessing
+import os
+import platform
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leapscope.engine import _encode
+from leapscope.engine._encode import EncodedBatch, EncodeState, encode_batch
+from leapscope.exceptions import LeapscopeError, ModelError, StoreError, ValidationError
+from leapscope.integration import (
+    MODEL_TARGET,
+    LoadedIntegration,
+    WiringEdge,
+    call_user,
+    load,
+    load_subsets,
+    prediction_names,
+    resolve_model_source,
+    run_integration_test,
+)
+from leapscope.integration._validate import ShapeTracker, fn_label, validate_per_sample
+from leapscope.models import ModelWrapper
+from leapscope.models import load as load_model
+from leapscope.sdk._decorators import Decorated, Integration
+from leapscope.sdk._runtime import SECRET_ENV
+from leapscope.sdk._subset import DataState, Subset
+from leapscope.store import MANIFEST_FILE, Run, RunWriter, Workspace, space_name, write_json
+
+__all__ = ["EvaluateConfig", "evaluate"]
+
+#: vectors longer than this are not stored per sample (a segmentation mask would bloat the table)
+MAX_STORED_VALUES = 4096
+DEPENDENCIES = ("leapscope", "numpy", "onnxruntime", "onnx", "torch", "keras", "pyarrow", "duckdb", "scikit-learn")
+
+
+@dataclass
+class EvaluateConfig:
+    """What defines a run's content; stored in the catalog and reused on resume."""
+
+    subsets: list[str] | None = None
+    max_samples: int | None = None
+    batch_size: int = 64
+    chunk_size: int = 1024
+    latent: list[str] | None = None
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Plan:
+    """The ordered samples of a run: chunks of one subset each."""
+
+    chunks: list[tuple[str, list[Any]]]
+    counts: dict[str, int]
+    digest: str
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _make_plan(subsets: Sequence[Subset], config: EvaluateConfig) -> _Plan:
+    chunks: list[tuple[str, list[Any]]] = []
+    counts: dict[str, int] = {}
+    digest = hashlib.sha256()
+    for subset in subsets:
+        ids = subset.sample_ids[: config.max_samples] if config.max_samples else subset.sample_ids
+        counts[subset.name] = len(ids)
+        digest.update(f"{subset.name}:{len(ids)}:".encode())
+        digest.update(repr(ids).encode())
+        for start in range(0, len(ids), config.chunk_size):
+            chunks.append((subset.name, ids[start : start + config.chunk_size]))
+    return _Plan(chunks, counts, digest.hexdigest()[:16])
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model_hash(source: Any, wrapper: ModelWrapper) -> str:
+    if isinstance(source, Path) and source.exists():
+        return _file_hash(source)
+    digest = hashlib.sha256(type(source).__qualname__.encode())
+    module = wrapper.torch_module() if wrapper.framework == "torch" else None
+    if module is not None:
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _dependencies() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in DEPENDENCIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return bool(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+# --- wiring ---------------------------------------------------------------------
+
+
+@dataclass
+class _Wiring:
+    """How evaluate calls each function, derived from the traced integration test."""
+
+    model_inputs: list[str]
+    arguments: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_edges(cls, edges: Sequence[WiringEdge], wrapper: ModelWrapper) -> _Wiring:
+        slots = {e.argument: e.source.split(":", 1)[1] for e in edges if e.target == MODEL_TARGET and e.kind == "model"}
+        order = [s.name for s in wrapper.inputs]
+        missing = [slot for slot in order if slot not in slots]
+        if missing:
+            raise ValidationError(
+                "the wiring does not feed every model input",
+                function="integration_test",
+                expected=f"model inputs {order} each fed by an input encoder",
+                actual=f"unfed: {missing}",
+                fix="pass every encoder output to model() in the integration test",
+            )
+        wiring = cls([slots[slot] for slot in order])
+        for e in edges:
+            if e.kind != "model" and not e.source.startswith("constant:"):
+                wiring.arguments.setdefault((e.kind, e.target), {})[e.argument] = e.source
+        return wiring
+
+
+def _call_batched(
+    fn: Decorated, wiring: _Wiring, arrays: dict[str, np.ndarray], batch: int, subset: str, sample_ids: Sequence[Any]
+) -> tuple[dict[str, np.ndarray] | None, list[tuple[int, str, str]]]:
+    """Call a metric or loss on a batch; on failure find the failing samples one by one."""
+    sources = wiring.arguments.get((fn.kind.value, fn.name), {})
+    if any(src not in arrays for src in sources.values()):
+        return None, []  # e.g. a ground truth on an unlabeled subset
+    kwargs = {param: arrays[src] for param, src in sources.items()}
+    try:
+        value = call_user(functools.partial(fn.function, **kwargs), name=fn_label(fn), subset=subset)
+        result = validate_per_sample(fn, value, batch=batch, subset=subset, sample_id=None)
+    except LeapscopeError:
+        if batch == 1:
+            raise
+        return _call_per_sample(fn, kwargs, batch, subset, sample_ids)
+    if isinstance(result, list):  # confusion-matrix elements are not stored per sample
+        return None, []
+    return result, []
+
+
+def _call_per_sample(
+    fn: Decorated, kwargs: dict[str, np.ndarray], batch: int, subset: str, sample_ids: Sequence[Any]
+) -> tuple[dict[str, np.ndarray] | None, list[tuple[int, str, str]]]:
+    columns: dict[str, np.ndarray] = {}
+    errors: list[tuple[int, str, str]] = []
+    for i in range(batch):
+        one = {k: v[i : i + 1] for k, v in kwargs.items()}
+        try:
+            value = call_user(functools.partial(fn.function, **one), name=fn_label(fn), subset=subset, sample_id=sample_ids[i])
+            result = validate_per_sample(fn, value, batch=1, subset=subset, sample_id=sample_ids[i])
+        except LeapscopeError as exc:
+            errors.append((i, fn_label(fn), str(exc)))
+            continue
+        if isinstance(result, list):
+            return None, []
+        for key, arr in result.items():
+            columns.setdefault(key, np.full(batch, np.nan, np.float32))[i] = arr[0]
+    return columns, errors
+
+
+# --- rows ---------------------------------------------------------------------
+
+
+class _ChunkRows:
+    """Column lists of one chunk, plus its latent rows and errors."""
+
+    def __init__(self, spaces: list[str]):
+        self.columns: dict[str, list[Any]] = collections.defaultdict(list)
+        self.latents: dict[str, list[np.ndarray]] = {s: [] for s in spaces}
+        self.errors: list[dict[str, Any]] = []
+        self.n = 0
+
+    def table(self) -> Any:
+        import pyarrow as pa
+
+        data = {}
+        fixed = {"row": pa.int64(), "subset": pa.string(), "sample_id": pa.string(), "error": pa.string()}
+        for name, values in self.columns.items():
+            if name in fixed:
+                data[name] = pa.array(values, type=fixed[name])
+            elif name.startswith(("gt_", "pred_")) and not name.endswith(("_label", "_score")):
+                data[name] = pa.array([None if v is None else np.asarray(v, np.float32).ravel() for v in values], type=pa.list_(pa.float32()))
+            else:
+                data[name] = pa.array(values)
+        return pa.table(data)
+
+    def error_table(self) -> Any:
+        import pyarrow as pa
+
+        if not self.errors:
+            return None
+        return pa.Table.from_pylist(self.errors)
+
+
+def _set(columns: dict[str, list[Any]], name: str, n_before: int, value: Any) -> None:
+    col = columns[name]
+    if len(col) < n_before:  # a column first seen mid-chunk: pad earlier rows
+        col.extend([None] * (n_before - len(col)))
+    col.append(value)
+
+
+# --- the evaluation -----------------------------------------------------------------
+
+
+class _Evaluation:
+    def __init__(
+        self,
+        loaded: LoadedIntegration,
+        wrapper: ModelWrapper,
+        wiring: _Wiring,
+        spaces: dict[str, str],
+        config: EvaluateConfig,
+        fail_fast: bool,
+    ):
+        self.loaded, self.integration = loaded, loaded.integration
+        self.wrapper, self.wiring, self.spaces, self.config, self.fail_fast = wrapper, wiring, spaces, config, fail_fast
+        self.predictions = prediction_names(self.integration, wrapper)
+        self.labels = {p.name: p.labels for p in self.integration.predictions if p.labels}
+
+    def rows_for(self, batch: EncodedBatch, rows: _ChunkRows, first_row: int) -> None:
+        n_ok = len(batch.ok)
+        ok_ids = [batch.sample_ids[i] for i in batch.ok]
+        errors: dict[int, list[tuple[str, str]]] = collections.defaultdict(list)
+        for position, function, message in batch.errors:
+            errors[position].append((function, message))
+        preds: dict[str, np.ndarray] = {}
+        latents: dict[str, np.ndarray] = {}
+        if n_ok:
+            inputs = [batch.inputs[name] for name in self.wiring.model_inputs]
+            try:
+                if self.spaces:
+                    outputs, acts = self.wrapper.predict_with_latent(inputs, list(self.spaces.values()))
+                    latents = {space: acts[layer] for space, layer in self.spaces.items()}
+                else:
+                    outputs = self.wrapper.predict(inputs)
+                preds = dict(zip(self.predictions, outputs, strict=True))
+            except LeapscopeError as exc:
+                if self.fail_fast:
+                    raise
+                for i in batch.ok:
+                    errors[i].append(("model", str(exc)))
+        arrays = {f"input:{k}": v for k, v in batch.inputs.items()}
+        arrays.update({f"gt:{k}": v for k, v in batch.gts.items()})
+        arrays.update({f"prediction:{k}": v for k, v in preds.items()})
+        values: dict[str, np.ndarray] = {}
+        if preds:
+            for prefix, group in (("loss", self.integration.losses), ("metric", self.integration.metrics)):
+                for name, fn in group.items():
+                    try:
+                        result, fails = _call_batched(fn, self.wiring, arrays, n_ok, batch.subset, ok_ids)
+                    except LeapscopeError as exc:
+                        if self.fail_fast:
+                            raise
+                        result, fails = None, [(0, fn_label(fn), str(exc))]
+                    for i, function, message in fails:
+                        if self.fail_fast:
+                            raise ValidationError(message, function=function, subset=batch.subset, sample_id=ok_ids[i])
+                        errors[batch.ok[i]].append((function, message))
+                    for key, arr in (result or {}).items():
+                        values[f"{prefix}_{name}" + (f"_{key}" if key else "")] = arr
+        ok_index = {pos: j for j, pos in enumerate(batch.ok)}
+        for position, sample_id in enumerate(batch.sample_ids):
+            n = rows.n
+            row = first_row + n
+            j = ok_index.get(position)
+            _set(rows.columns, "row", n, row)
+            _set(rows.columns, "subset", n, batch.subset)
+            _set(rows.columns, "sample_id", n, str(sample_id))
+            for name, arr in batch.gts.items():
+                self._vector_columns(rows, n, f"gt_{name}", arr[j] if j is not None else None)
+            for name, arr in preds.items():
+                self._vector_columns(rows, n, f"pred_{name}", arr[j] if j is not None else None, self.labels.get(name))
+            for name, arr in values.items():
+                value = float(arr[j]) if j is not None and np.isfinite(arr[j]) else None
+                _set(rows.columns, name, n, value)
+            for key, value in batch.metadata[position].items():
+                _set(rows.columns, key, n, value)
+            sample_errors = errors.get(position, [])
+            _set(rows.columns, "error", n, "; ".join(f"{f}: {m.splitlines()[0]}" for f, m in sample_errors) or None)
+            for function, message in sample_errors:
+                rows.errors.append({"row": row, "subset": batch.subset, "sample_id": str(sample_id), "function": function, "message": message})
+            for space in self.spaces:
+                if j is not None and space in latents:
+                    rows.latents[space].append(latents[space][j])
+                else:
+                    rows.latents[space].append(None)  # type: ignore[arg-type]
+            rows.n += 1
+        for col in rows.columns.values():  # columns absent from this batch
+            if len(col) < rows.n:
+                col.extend([None] * (rows.n - len(col)))
+
+    def _vector_columns(self, rows: _ChunkRows, n: int, name: str, value: np.ndarray | None, labels: list[str] | None = None) -> None:
+        if value is not None and value.size > MAX_STORED_VALUES:
+            return
+        _set(rows.columns, name, n, value)
+        if labels is None and name.startswith("gt_") and value is not None:
+            labels = next((lab for lab in self.labels.values() if len(lab) == value.size), None)
+        if labels is not None and (value is None or value.size == len(labels)):
+            flat = None if value is None else value.ravel()
+            _set(rows.columns, name + "_label", n, None if flat is None or not np.any(flat) else labels[int(flat.argmax())])
+            if name.startswith("pred_"):
+                _set(rows.columns, name + "_score", n, None if flat is None else float(flat.max()))
+
+
+def _latent_blocks(rows: _ChunkRows, dims: dict[str, int]) -> dict[str, np.ndarray]:
+    out = {}
+    for space, values in rows.latents.items():
+        dim = dims.get(space) or next((len(v) for v in values if v is not None), 0)
+        dims[space] = dim
+        block = np.full((len(values), dim), np.nan, np.float32)
+        for i, v in enumerate(values):
+            if v is not None:
+                block[i] = v
+        out[space] = block
+    return out
+
+
+def _batches(ids: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def evaluate(
+    path: str | Path | LoadedIntegration,
+    *,
+    model: str | Path | None = None,
+    workspace: str | Path | Workspace | None = None,
+    project: str | None = None,
+    version: str | None = None,
+    subsets: Sequence[str] | None = None,
+    batch_size: int = 64,
+    workers: int | None = None,
+    latent: Sequence[str] | None = None,
+    resume: str | None = None,
+    max_samples: int | None = None,
+    fail_fast: bool = False,
+    secret_file: str | Path | None = None,
+    chunk_size: int = 1024,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Run:
+    """Evaluate a model version on every sample and store the run.
+
+    Parameters
+    ----------
+    path : integration folder, ``.py`` file or loaded integration
+    model : path, optional
+        Replaces the model the integration names.
+    workspace : folder or Workspace, optional
+        Default ``$LEAPSCOPE_WORKSPACE`` or ``~/.leapscope``.
+    project, version : str, optional
+        Default: the integration's name; a version per (model hash, code hash).
+    subsets : list of str, optional
+        Subset states to evaluate (default all).
+    batch_size : int, default 64
+    workers : int, optional
+        Encoding processes (default: CPU count - 1, at least 1; 0 encodes in this process).
+    latent : list of str, optional
+        Layers whose pooled activations are stored (default: the model's default latent layer).
+    resume : str, optional
+        A run id to continue; without it, a killed run of the same version and
+        config is resumed automatically.
+    max_samples : int, optional
+        Evaluate only the first N samples of each subset.
+    fail_fast : bool
+        Stop at the first failing sample instead of recording it.
+    secret_file : path, optional
+        Its content is exposed to the integration as ``AUTH_SECRET`` (never stored).
+    chunk_size : int, default 1024
+        Samples per checkpoint.
+    on_progress : callable(subset, done, total), optional
+
+    Returns
+    -------
+    Run
+        The completed run. Raises :class:`LeapscopeError` subclasses for an invalid
+        integration, a failed run, or a resume that does not match.
+    """
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    if secret_file is not None:
+        os.environ[SECRET_ENV] = Path(secret_file).read_text().strip()
+    loaded = path if isinstance(path, LoadedIntegration) else load(path)
+    integration = loaded.integration
+    all_subsets = load_subsets(integration)
+
+    config = EvaluateConfig(
+        subsets=list(subsets) if subsets else None,
+        max_samples=max_samples,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        latent=list(latent) if latent else None,
+        model=str(Path(model).resolve()) if model else None,
+    )
+    resumed = ws.catalog.run(resume) if resume else None
+    if resumed is not None:
+        if resumed.status == "complete":
+            return ws.open_run(resumed.id)
+        config = EvaluateConfig(**resumed.config)
+    chosen = _choose_subsets(all_subsets, config.subsets)
+    plan = _make_plan(chosen, config)
+
+    n_workers = max(1, (os.cpu_count() or 2) - 1) if workers is None else workers
+    executor = _start_workers(integration, all_subsets, n_workers, plan)
+    try:
+        source = resolve_model_source(loaded, config.model)
+        wrapper = load_model(source)
+        report = run_integration_test(loaded, lambda _: wrapper, samples=1, model_source=source, subsets=all_subsets)
+        if not report.valid:
+            failing = [p for p in report.parts if p.status == "fail"]
+            first = failing[0].error or {} if failing else {}
+            raise ValidationError(
+                f"the integration test fails ({', '.join(p.part for p in failing)}); evaluate needs a valid integration",
+                function=first.get("function"),
+                subset=first.get("subset"),
+                sample_id=first.get("sample_id"),
+                actual=str(first.get("message", "")).splitlines()[0] if first else None,
+                fix=f"run `leapscope check {loaded.root}` and fix the parts marked ✗",
+            )
+        wiring = _Wiring.from_edges(report.wiring, wrapper)
+        spaces = _latent_spaces(wrapper, config.latent)
+        model_hash = _model_hash(source, wrapper)
+        proj = ws.catalog.project(project or integration.name)
+        ver = ws.catalog.version(proj, model_hash=model_hash, code_hash=loaded.code_hash, name=version)
+        if resumed is None:
+            resumed = _find_resumable(ws, ver.id, config)
+        if resumed is not None:
+            if resumed.version_id != ver.id:
+                raise StoreError(
+                    f"run {resumed.id} was started with another model or integration code; fix: evaluate without "
+                    "--resume to start a new run"
+                )
+            run_id = resumed.id
+            ws.catalog.update_run(run_id, pid=os.getpid(), status="running", error=None)
+        else:
+            run_id = _new_run_id()
+            ws.catalog.create_run(run_id, ver, config.to_dict(), _dependencies(), os.getpid())
+        run_dir = ws.run_dir(run_id)
+        manifest = _manifest(loaded, wrapper, source, report.wiring, spaces, plan, all_subsets, config, run_id, proj.name, ver.name)
+        write_json(run_dir / MANIFEST_FILE, manifest)
+        started = time.time()
+        try:
+            counts = _run_chunks(
+                _Evaluation(loaded, wrapper, wiring, spaces, config, fail_fast),
+                executor,
+                plan,
+                run_dir,
+                config,
+                on_progress,
+                read_ahead=2 * max(1, n_workers),
+            )
+        except BaseException as exc:
+            ws.catalog.update_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=time.time())
+            raise
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+        _encode.STATE = None
+
+    status = "failed" if counts["failed"] == counts["samples"] else "complete"
+    summary = _summary(run_dir) if status == "complete" else {}
+    ws.catalog.update_run(
+        run_id, status=status, finished_at=time.time(), seconds=time.time() - started, counts=counts, summary=summary,
+        error=None if status == "complete" else "every sample failed; see errors.parquet",
+    )
+    run = ws.open_run(run_id)
+    if status == "failed":
+        raise StoreError(f"run {run_id} failed: every one of its {counts['samples']} samples failed; see `{run_dir}/errors.parquet`")
+    return run
+
+
+def _choose_subsets(all_subsets: list[Subset], names: list[str] | None) -> list[Subset]:
+    if not names:
+        return all_subsets
+    by_name = {s.name: s for s in all_subsets}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValidationError(
+            "unknown subset",
+            function="evaluate",
+            argument="subsets",
+            expected=f"some of {list(by_name)}",
+            actual=str(unknown),
+            fix="name subsets the integration's preprocess returns",
+        )
+    return [by_name[n] for n in names]
+
+
+def _start_workers(integration: Integration, subsets: list[Subset], n_workers: int, plan: _Plan) -> cf.ProcessPoolExecutor | None:
+    tracker = ShapeTracker()
+    _encode.STATE = EncodeState(integration, {s.name: s for s in subsets}, tracker)
+    if plan.chunks:  # fix the reference shapes from the first sample so every worker checks against it
+        subset, ids = plan.chunks[0]
+        encode_batch(subset, ids[:1])
+    if n_workers <= 0 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    # fork before the model is loaded: workers inherit the integration and subsets
+    # (no second preprocess) and no runtime thread pools exist yet
+    executor = cf.ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))
+    cf.wait([executor.submit(os.getpid) for _ in range(n_workers)])
+    return executor
+
+
+def _latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str, str]:
+    if layers:
+        wrapper.resolve_layers(layers)
+        return {space_name(layer): layer for layer in layers}
+    try:
+        layer = wrapper.default_latent_layer()
+    except ModelError as exc:
+        print(f"warning: no latent space stored: {exc}", file=sys.stderr)
+        return {}
+    return {space_name(layer): layer}
+
+
+def _find_resumable(ws: Workspace, version_id: int, config: EvaluateConfig) -> Any:
+    for row in reversed(ws.catalog.runs()):
+        if row.version_id == version_id and row.status == "running" and row.config == config.to_dict() and not _pid_alive(row.pid):
+            print(f"resuming run {row.id} (stopped before it completed)", file=sys.stderr)
+            return row
+    return None
+
+
+def _run_chunks(
+    evaluation: _Evaluation,
+    executor: cf.ProcessPoolExecutor | None,
+    plan: _Plan,
+    run_dir: Path,
+    config: EvaluateConfig,
+    on_progress: Callable[[str, int, int], None] | None,
+    read_ahead: int,
+) -> dict[str, Any]:
+    """Encode (in workers, ``read_ahead`` batches ahead), predict and write every chunk not done yet."""
+    writer = RunWriter(run_dir)
+    progress = writer.progress()
+    if progress.get("plan") not in (None, plan.digest):
+        raise StoreError(
+            f"run {run_dir.name} cannot resume: the subsets changed since it started (plan {progress['plan']} != "
+            f"{plan.digest}); fix: evaluate without --resume to start a new run"
+        )
+    done = {int(k): v for k, v in progress["chunks"].items()}
+    dims: dict[str, int] = progress.get("dims", {})
+    first_rows = np.cumsum([0] + [len(ids) for _, ids in plan.chunks])
+    per_subset_done: dict[str, int] = collections.Counter()
+    for index in done:
+        per_subset_done[plan.chunks[index][0]] += len(plan.chunks[index][1])
+    if on_progress:
+        for subset, total in plan.counts.items():
+            on_progress(subset, per_subset_done[subset], total)
+
+    todo = [(i, subset, ids) for i, (subset, ids) in enumerate(plan.chunks) if i not in done]
+    batch_jobs = [(i, subset, b) for i, subset, ids in todo for b in _batches(ids, config.batch_size)]
+    results = _encoded_stream(executor, batch_jobs, evaluation.fail_fast, read_ahead)
+    current: int | None = None
+    rows: _ChunkRows | None = None
+    for (index, subset, batch_ids), encoded in zip(batch_jobs, results, strict=True):
+        if index != current:
+            current, rows = index, _ChunkRows(list(evaluation.spaces))
+        assert rows is not None  # noqa: S101 - set on the first batch of every chunk
+        evaluation.rows_for(encoded, rows, int(first_rows[index]))
+        per_subset_done[subset] += len(batch_ids)
+        if on_progress:
+            on_progress(subset, per_subset_done[subset], plan.counts[subset])
+        if rows.n == len(plan.chunks[index][1]):
+            errors = rows.error_table()
+            writer.write_chunk(index, rows.table(), _latent_blocks(rows, dims), errors, {"plan": plan.digest, "dims": dims})
+            done[index] = {"rows": rows.n, "errors": 0 if errors is None else errors.num_rows}
+    failed_rows = _count_failed(run_dir, len(plan.chunks))
+    writer.finalize(len(plan.chunks), list(evaluation.spaces))
+    return {"samples": plan.total, "failed": failed_rows, "subsets": plan.counts}
+
+
+def _count_failed(run_dir: Path, n_chunks: int) -> int:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    total = 0
+    for i in range(n_chunks):
+        column = pq.read_table(run_dir / "parts" / f"samples-{i:06d}.parquet", columns=["error"])["error"]
+        total += int(pc.sum(pc.is_valid(column)).as_py() or 0)
+    return total
+
+
+def _encoded_stream(
+    executor: cf.ProcessPoolExecutor | None, jobs: list[tuple[int, str, list[Any]]], fail_fast: bool, read_ahead: int
+) -> Iterator[EncodedBatch]:
+    if executor is None:
+        for _, subset, ids in jobs:
+            yield encode_batch(subset, ids, fail_fast)
+        return
+    in_flight: collections.deque[cf.Future[EncodedBatch]] = collections.deque()
+    pending = iter(jobs)
+    depth = max(1, read_ahead)
+    for _, subset, ids in pending:
+        in_flight.append(executor.submit(encode_batch, subset, ids, fail_fast))
+        if len(in_flight) >= depth:
+            break
+    while in_flight:
+        result = in_flight.popleft().result()
+        nxt = next(pending, None)
+        if nxt is not None:
+            in_flight.append(executor.submit(encode_batch, nxt[1], nxt[2], fail_fast))
+        yield result
+
+
+def _manifest(
+    loaded: LoadedIntegration,
+    wrapper: ModelWrapper,
+    source: Any,
+    wiring: list[WiringEdge],
+    spaces: dict[str, str],
+    plan: _Plan,
+    all_subsets: list[Subset],
+    config: EvaluateConfig,
+    run_id: str,
+    project: str,
+    version: str,
+) -> dict[str, Any]:
+    integration = loaded.integration
+    id_types = {s.name: ("int" if s.sample_ids and isinstance(s.sample_ids[0], int) else "str") for s in all_subsets}
+    return {
+        "run_id": run_id,
+        "project": project,
+        "version": version,
+        "integration": {
+            "root": str(loaded.root),
+            "entry": str(loaded.entry),
+            "code_hash": loaded.code_hash,
+            **integration.describe(),
+        },
+        "wiring": [e.to_dict() for e in wiring],
+        "model": wrapper.signature() | {"source": str(source) if isinstance(source, Path) else type(source).__name__},
+        "predictions": [p.describe() for p in integration.predictions] or [{"name": n, "labels": None} for n in prediction_names(integration, wrapper)],
+        "subsets": {name: {"count": n, "total": len(next(s for s in all_subsets if s.name == name)), "id_type": id_types[name]} for name, n in plan.counts.items()},
+        "latent_spaces": {space: {"layer": layer, "pool": "mean"} for space, layer in spaces.items()},
+        "config": config.to_dict(),
+        "unlabeled_subsets": [s.name for s in all_subsets if s.state is DataState.UNLABELED],
+    }
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    """Per subset: samples, failed, and the mean of every loss and metric column."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    path = (run_dir / "samples.parquet").as_posix()
+    names = [n for n in pq.read_schema(path).names if n.startswith(("loss_", "metric_"))]
+    means = "".join(f', avg("{n}") AS "{n}"' for n in names)
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"SELECT subset, count(*) AS samples, count(error) AS failed{means} FROM read_parquet('{path}') "
+            "GROUP BY subset ORDER BY min(row)"
+        ).fetchall()
+    finally:
+        con.close()
+    cols = ["samples", "failed", *names]
+    return {r[0]: {c: (None if v is None else (int(v) if c in ("samples", "failed") else float(v))) for c, v in zip(cols, r[1:], strict=True)} for r in rows}
