@@ -222,26 +222,37 @@ def _call_per_sample(
 
 
 class _ChunkRows:
-    """Column lists of one chunk, plus its latent rows and errors."""
+    """One chunk being assembled: pyarrow column segments per batch, latent blocks, errors."""
 
     def __init__(self, spaces: list[str]):
-        self.columns: dict[str, list[Any]] = collections.defaultdict(list)
+        self.segments: dict[str, list[Any]] = {}
         self.latents: dict[str, list[np.ndarray]] = {s: [] for s in spaces}
         self.errors: list[dict[str, Any]] = []
         self.n = 0
+
+    def add(self, columns: dict[str, Any], size: int) -> None:
+        """Append one batch's columns (pyarrow arrays of length ``size``)."""
+        import pyarrow as pa
+
+        for name in set(self.segments) - set(columns):  # a column this batch lacks
+            columns[name] = pa.nulls(size)
+        for name, array in columns.items():
+            if name not in self.segments:
+                self.segments[name] = [pa.nulls(self.n)] if self.n else []  # a column first seen mid-chunk
+            self.segments[name].append(array)
+        self.n += size
 
     def table(self) -> Any:
         import pyarrow as pa
 
         data = {}
-        fixed = {"row": pa.int64(), "subset": pa.string(), "sample_id": pa.string(), "error": pa.string()}
-        for name, values in self.columns.items():
-            if name in fixed:
-                data[name] = pa.array(values, type=fixed[name])
-            elif name.startswith(("gt_", "pred_")) and not name.endswith(("_label", "_score")):
-                data[name] = pa.array([None if v is None else np.asarray(v, np.float32).ravel() for v in values], type=pa.list_(pa.float32()))
+        for name, parts in self.segments.items():
+            types = {p.type for p in parts if p.type != pa.null()}
+            if len(types) > 1:  # e.g. int metadata in one batch, float in another: let arrow promote
+                data[name] = pa.array([v for p in parts for v in p.to_pylist()])
             else:
-                data[name] = pa.array(values)
+                target = types.pop() if types else pa.null()
+                data[name] = pa.concat_arrays([p.cast(target) for p in parts])
         return pa.table(data)
 
     def error_table(self) -> Any:
@@ -252,14 +263,28 @@ class _ChunkRows:
         return pa.Table.from_pylist(self.errors)
 
 
-def _set(columns: dict[str, list[Any]], name: str, n_before: int, value: Any) -> None:
-    col = columns[name]
-    if len(col) < n_before:  # a column first seen mid-chunk: pad earlier rows
-        col.extend([None] * (n_before - len(col)))
-    col.append(value)
+def _vectors(values: np.ndarray, ok: np.ndarray, size: int) -> Any:
+    """(n_ok, ...) arrays -> a list<float32> column of ``size`` rows, null where not ok."""
+    import pyarrow as pa
+
+    flat = np.asarray(values, np.float32).reshape(len(values), -1)
+    full = np.zeros((size, flat.shape[1]), np.float32)
+    full[ok] = flat
+    offsets = np.arange(size + 1, dtype=np.int32) * flat.shape[1]
+    mask = np.ones(size, bool)
+    mask[ok] = False
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(full.ravel()), mask=pa.array(mask))
 
 
-# --- the evaluation -----------------------------------------------------------------
+def _scalars(values: np.ndarray, ok: np.ndarray, size: int, valid: np.ndarray | None = None) -> Any:
+    """(n_ok,) values -> a column of ``size`` rows, null where not ok (or not ``valid``)."""
+    import pyarrow as pa
+
+    full = np.zeros(size, values.dtype if values.dtype.kind in "fiub" else object)
+    full[ok] = values
+    mask = np.ones(size, bool)
+    mask[ok] = False if valid is None else ~valid
+    return pa.array(full, mask=mask)
 
 
 class _Evaluation:
@@ -278,7 +303,11 @@ class _Evaluation:
         self.labels = {p.name: p.labels for p in self.integration.predictions if p.labels}
 
     def rows_for(self, batch: EncodedBatch, rows: _ChunkRows, first_row: int) -> None:
-        n_ok = len(batch.ok)
+        """Predict, score and add one encoded batch to the chunk (vectorised per batch)."""
+        import pyarrow as pa
+
+        size, n_ok = len(batch.sample_ids), len(batch.ok)
+        ok = np.asarray(batch.ok, dtype=np.int64)
         ok_ids = [batch.sample_ids[i] for i in batch.ok]
         errors: dict[int, list[tuple[str, str]]] = collections.defaultdict(list)
         for position, function, message in batch.errors:
@@ -302,7 +331,16 @@ class _Evaluation:
         arrays = {f"input:{k}": v for k, v in batch.inputs.items()}
         arrays.update({f"gt:{k}": v for k, v in batch.gts.items()})
         arrays.update({f"prediction:{k}": v for k, v in preds.items()})
-        values: dict[str, np.ndarray] = {}
+        start = first_row + rows.n
+        columns: dict[str, Any] = {
+            "row": pa.array(np.arange(start, start + size, dtype=np.int64)),
+            "subset": pa.array([batch.subset] * size, pa.string()),
+            "sample_id": pa.array([str(i) for i in batch.sample_ids], pa.string()),
+        }
+        for name, arr in batch.gts.items():
+            self._vector_columns(columns, f"gt_{name}", arr, ok, size)
+        for name, arr in preds.items():
+            self._vector_columns(columns, f"pred_{name}", arr, ok, size, self.labels.get(name))
         if preds:
             for prefix, group in (("loss", self.integration.losses), ("metric", self.integration.metrics)):
                 for name, fn in group.items():
@@ -317,61 +355,56 @@ class _Evaluation:
                             raise ValidationError(message, function=function, subset=batch.subset, sample_id=ok_ids[i])
                         errors[batch.ok[i]].append((function, message))
                     for key, arr in (result or {}).items():
-                        values[f"{prefix}_{name}" + (f"_{key}" if key else "")] = arr
-        ok_index = {pos: j for j, pos in enumerate(batch.ok)}
-        for position, sample_id in enumerate(batch.sample_ids):
-            n = rows.n
-            row = first_row + n
-            j = ok_index.get(position)
-            _set(rows.columns, "row", n, row)
-            _set(rows.columns, "subset", n, batch.subset)
-            _set(rows.columns, "sample_id", n, str(sample_id))
-            for name, arr in batch.gts.items():
-                self._vector_columns(rows, n, f"gt_{name}", arr[j] if j is not None else None)
-            for name, arr in preds.items():
-                self._vector_columns(rows, n, f"pred_{name}", arr[j] if j is not None else None, self.labels.get(name))
-            for name, arr in values.items():
-                value = float(arr[j]) if j is not None and np.isfinite(arr[j]) else None
-                _set(rows.columns, name, n, value)
-            for key, value in batch.metadata[position].items():
-                _set(rows.columns, key, n, value)
-            sample_errors = errors.get(position, [])
-            _set(rows.columns, "error", n, "; ".join(f"{f}: {m.splitlines()[0]}" for f, m in sample_errors) or None)
+                        column = f"{prefix}_{name}" + (f"_{key}" if key else "")
+                        columns[column] = _scalars(arr.astype(np.float64), ok, size, np.asarray(np.isfinite(arr)))
+        for key in dict.fromkeys(k for meta in batch.metadata for k in meta):
+            columns[key] = pa.array([meta.get(key) for meta in batch.metadata])
+        messages: list[str | None] = [None] * size
+        for position, sample_errors in errors.items():
+            messages[position] = "; ".join(f"{f}: {m.splitlines()[0]}" for f, m in sample_errors)
             for function, message in sample_errors:
-                rows.errors.append({"row": row, "subset": batch.subset, "sample_id": str(sample_id), "function": function, "message": message})
-            for space in self.spaces:
-                if j is not None and space in latents:
-                    rows.latents[space].append(latents[space][j])
-                else:
-                    rows.latents[space].append(None)  # type: ignore[arg-type]
-            rows.n += 1
-        for col in rows.columns.values():  # columns absent from this batch
-            if len(col) < rows.n:
-                col.extend([None] * (rows.n - len(col)))
+                rows.errors.append(
+                    {"row": start + position, "subset": batch.subset, "sample_id": str(batch.sample_ids[position]),
+                     "function": function, "message": message}
+                )
+        columns["error"] = pa.array(messages, pa.string())
+        failed = np.asarray(sorted(errors), dtype=np.int64)
+        for space in self.spaces:
+            dim = latents[space].shape[1] if space in latents else 0
+            block = np.full((size, dim), np.nan, np.float32)
+            if space in latents:
+                block[ok] = latents[space]
+                block[failed] = np.nan  # a sample whose metric failed is an error row: no latent either
+            rows.latents[space].append(block)
+        rows.add(columns, size)
 
-    def _vector_columns(self, rows: _ChunkRows, n: int, name: str, value: np.ndarray | None, labels: list[str] | None = None) -> None:
-        if value is not None and value.size > MAX_STORED_VALUES:
+    def _vector_columns(
+        self, columns: dict[str, Any], name: str, values: np.ndarray, ok: np.ndarray, size: int, labels: list[str] | None = None
+    ) -> None:
+        import pyarrow as pa
+
+        per_sample = int(np.prod(values.shape[1:], dtype=np.int64))
+        if per_sample > MAX_STORED_VALUES:
             return
-        _set(rows.columns, name, n, value)
-        if labels is None and name.startswith("gt_") and value is not None:
-            labels = next((lab for lab in self.labels.values() if len(lab) == value.size), None)
-        if labels is not None and (value is None or value.size == len(labels)):
-            flat = None if value is None else value.ravel()
-            _set(rows.columns, name + "_label", n, None if flat is None or not np.any(flat) else labels[int(flat.argmax())])
-            if name.startswith("pred_"):
-                _set(rows.columns, name + "_score", n, None if flat is None else float(flat.max()))
+        columns[name] = _vectors(values, ok, size)
+        if labels is None and name.startswith("gt_"):
+            labels = next((lab for lab in self.labels.values() if len(lab) == per_sample), None)
+        if labels is None or per_sample != len(labels):
+            return
+        flat = values.reshape(len(values), -1)
+        names = np.asarray(labels, dtype=object)[flat.argmax(1)]
+        label_column = _scalars(names, ok, size, np.asarray(flat.any(axis=1)))
+        columns[name + "_label"] = label_column.cast(pa.string()) if label_column.type != pa.null() else pa.nulls(size, pa.string())
+        if name.startswith("pred_"):
+            columns[name + "_score"] = _scalars(flat.max(1).astype(np.float64), ok, size)
 
 
 def _latent_blocks(rows: _ChunkRows, dims: dict[str, int]) -> dict[str, np.ndarray]:
     out = {}
-    for space, values in rows.latents.items():
-        dim = dims.get(space) or next((len(v) for v in values if v is not None), 0)
+    for space, blocks in rows.latents.items():
+        dim = dims.get(space) or max((b.shape[1] for b in blocks), default=0)
         dims[space] = dim
-        block = np.full((len(values), dim), np.nan, np.float32)
-        for i, v in enumerate(values):
-            if v is not None:
-                block[i] = v
-        out[space] = block
+        out[space] = np.concatenate([b if b.shape[1] == dim else np.full((len(b), dim), np.nan, np.float32) for b in blocks])
     return out
 
 

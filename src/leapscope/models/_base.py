@@ -276,13 +276,13 @@ class ModelWrapper(abc.ABC):
         return False
 
     def signature(self) -> dict[str, Any]:
-        """Inputs, outputs and framework as a JSON-ready dict (stored in run manifests)."""
+        """Inputs, outputs and framework as a JSON-ready dict (stored in run manifests).
+
+        It leaves out ``differentiable``, which for ONNX costs a conversion."""
         return {
             "framework": self.framework,
             "inputs": [s.to_dict() for s in self.inputs],
             "outputs": [s.to_dict() for s in self.outputs],
-            "differentiable": self.differentiable,
-            "differentiable_reason": self.differentiable_reason,
         }
 
     def __repr__(self) -> str:
