@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from leapscope.engine import evaluate
+from leapscope import analysis
+from leapscope.engine import evaluate as _evaluate
 from leapscope.integration import CheckReport, LoadedIntegration, load, run_integration_test
 from leapscope.models import ModelWrapper
 from leapscope.models import load as load_model
 from leapscope.store import Run, Workspace
 
-__all__ = ["check", "evaluate", "load_integration", "model_factory", "open_run"]
+__all__ = ["analyze", "check", "evaluate", "load_integration", "model_factory", "open_run"]
 
 
 def load_integration(path: str | Path) -> LoadedIntegration:
@@ -65,3 +66,25 @@ def open_run(workspace: str | Path | Workspace | None, run_id: str) -> Run:
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     return ws.open_run(run_id)
+
+
+def evaluate(path: str | Path | LoadedIntegration, *, workspace: str | Path | Workspace | None = None, **options: Any) -> Run:
+    """Evaluate every sample and store the run (see :func:`leapscope.engine.evaluate` for options),
+    then run the project's saved threshold tests on it."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    run = _evaluate(path, workspace=ws, **options)
+    analysis.run_saved_tests(ws, run)
+    return run
+
+
+def analyze(
+    workspace: str | Path | Workspace | None, run_id: str, *, types: list[str] | None = None, umap: bool = False, seed: int = 0
+) -> list[analysis.Insight]:
+    """Compute projections (PCA, and UMAP when asked) and every insight of a run; store and return them."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    run = ws.open_run(run_id)
+    if run.latent_spaces:
+        analysis.projection(run, method="pca", seed=seed)
+        if umap:
+            analysis.projection(run, method="umap", seed=seed)
+    return analysis.analyze(run, types=types, seed=seed, workspace=ws)

@@ -33,7 +33,7 @@ def test_every_sample_once_and_documented_columns(digits_run):
     keys = list(zip(t["subset"].to_pylist(), t["sample_id"].to_pylist(), strict=True))
     assert len(set(keys)) == 1797
     assert t["row"].to_pylist() == list(range(1797))
-    expected = {"row", "subset", "sample_id", "gt_label", "gt_label_label", "pred_classes", "pred_classes_label",
+    expected = {"row", "subset", "sample_id", "input_hash", "gt_label", "gt_label_label", "pred_classes", "pred_classes_label",
                 "pred_classes_score", "loss_cross_entropy", "metric_accuracy", "metric_confidence", "digit_label",
                 "digit_parity", "stroke_density", "brightness", "error"}
     assert set(t.column_names) == expected

@@ -8,6 +8,7 @@ sample never fails the batch.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class EncodedBatch:
     gts: dict[str, np.ndarray]
     metadata: list[dict[str, Any]]
     errors: list[tuple[int, str, str]]
+    input_hashes: list[str | None]
 
 
 STATE: EncodeState | None = None
@@ -65,6 +67,7 @@ def encode_batch(subset_name: str, sample_ids: list[Any], fail_fast: bool = Fals
     metadata: list[dict[str, Any]] = []
     ok: list[int] = []
     errors: list[tuple[int, str, str]] = []
+    hashes: list[str | None] = []
     for position, sample_id in enumerate(sample_ids):
         row_inputs, row_gts, row_meta = {}, {}, {}
         try:
@@ -82,8 +85,13 @@ def encode_batch(subset_name: str, sample_ids: list[Any], fail_fast: bool = Fals
                 raise
             errors.append((position, *_error_parts(exc)))
             metadata.append({})
+            hashes.append(None)
             continue
         ok.append(position)
+        digest = hashlib.blake2b(digest_size=8)  # exact-duplicate detection on encoded inputs
+        for value in row_inputs.values():
+            digest.update(np.ascontiguousarray(value).tobytes())
+        hashes.append(digest.hexdigest())
         metadata.append(row_meta)
         for name, value in row_inputs.items():
             inputs[name].append(value)
@@ -97,4 +105,5 @@ def encode_batch(subset_name: str, sample_ids: list[Any], fail_fast: bool = Fals
         gts={k: np.stack(v) for k, v in gts.items() if v},
         metadata=metadata,
         errors=errors,
+        input_hashes=hashes,
     )

@@ -336,6 +336,7 @@ class _Evaluation:
             "row": pa.array(np.arange(start, start + size, dtype=np.int64)),
             "subset": pa.array([batch.subset] * size, pa.string()),
             "sample_id": pa.array([str(i) for i in batch.sample_ids], pa.string()),
+            "input_hash": pa.array(batch.input_hashes, pa.string()),
         }
         for name, arr in batch.gts.items():
             self._vector_columns(columns, f"gt_{name}", arr, ok, size)
