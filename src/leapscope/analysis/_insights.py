@@ -276,7 +276,7 @@ def low_performance(data: AnalysisInput, *, clusters: np.ndarray, min_samples: i
         kept: list[np.ndarray] = []
         n_slices = 0
         for name, group, filt, p, r, q in found:
-            if any((group & k).sum() / (group | k).sum() > 0.7 for k in kept):  # near-same samples as a stronger one
+            if any((group & k).sum() / group.sum() > 0.7 for k in kept):  # mostly inside a stronger finding
                 continue
             is_slice = filt is not None
             if is_slice and n_slices >= max_slices:
@@ -409,7 +409,7 @@ def _knn_disagreement(latent: np.ndarray, labels: np.ndarray, k: int) -> np.ndar
     from sklearn.neighbors import NearestNeighbors
 
     valid = np.isfinite(latent).all(axis=1)
-    if not valid.all() or len(latent) <= k:
+    if latent.shape[1] == 0 or not valid.all() or len(latent) <= k:
         return None
     x = latent / np.maximum(np.linalg.norm(latent, axis=1, keepdims=True), 1e-12)
     _, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
