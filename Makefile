@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test demo clean
+.PHONY: install lint test demo bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,13 @@ demo: install
 	$(VENV)/bin/leapscope check examples/digits
 	$(VENV)/bin/leapscope evaluate examples/digits --workspace .leapscope
 	@echo "next: $(VENV)/bin/leapscope runs --workspace .leapscope   (the run's artifacts are under .leapscope/runs/)"
+
+bench: install
+	$(PIP) install -q -c constraints.txt -e '.[bench]'
+	$(PY) -m benchmarks.models
+	$(PY) -m benchmarks.evaluate
+	$(PY) -m benchmarks.insights
+	$(PY) -m benchmarks.attribution
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -68,12 +68,22 @@ def open_run(workspace: str | Path | Workspace | None, run_id: str) -> Run:
     return ws.open_run(run_id)
 
 
-def evaluate(path: str | Path | LoadedIntegration, *, workspace: str | Path | Workspace | None = None, **options: Any) -> Run:
+def evaluate(
+    path: str | Path | LoadedIntegration,
+    *,
+    workspace: str | Path | Workspace | None = None,
+    explain: str | None = None,
+    explain_subsets: list[str] | None = None,
+    **options: Any,
+) -> Run:
     """Evaluate every sample and store the run (see :func:`leapscope.engine.evaluate` for options),
-    then run the project's saved threshold tests on it."""
+    then run the project's saved threshold tests on it. With ``explain=METHOD``, also store
+    heatmaps of ``explain_subsets`` (default validation) in ``explanations/<method>.npy``."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     run = _evaluate(path, workspace=ws, **options)
     analysis.run_saved_tests(ws, run)
+    if explain:
+        analysis.explain_run(run, explain, explain_subsets or ["validation"])
     return run
 
 

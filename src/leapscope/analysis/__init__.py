@@ -18,6 +18,7 @@ from leapscope.analysis._run import (
     recommend_labeling,
     similar,
 )
+from leapscope.analysis._sample import RunContext, explain_run, render_explanation_png
 from leapscope.analysis._tests import TestResult, ThresholdTest, run_saved_tests, run_test, save_test, saved_tests
 from leapscope.analysis._types import INSIGHT_TYPES, Insight
 
@@ -25,6 +26,7 @@ __all__ = [
     "INSIGHT_TYPES",
     "AnalysisInput",
     "Insight",
+    "RunContext",
     "TestResult",
     "ThresholdTest",
     "aggregate",
@@ -33,12 +35,14 @@ __all__ = [
     "compare_runs",
     "confusion_matrix",
     "explain_group",
+    "explain_run",
     "latent_clusters",
     "load_insights",
     "metadata_columns",
     "project",
     "projection",
     "recommend_labeling",
+    "render_explanation_png",
     "run_saved_tests",
     "run_test",
     "save_test",

@@ -352,6 +352,7 @@ def explain(
     if method == "occlusion":
         values = _occlusion(model, arrays, input_index, targets, out_index, float(np.asarray(base).flat[0]), window)
         return Attribution(values, method, targets, channel_axis=channel_axis)
+    module = _differentiable(model, method) if model.framework != "keras" else model.torch_module()
     if len(arrays) > 1:
         raise LeapscopeError("explain: gradient methods explain single-input models; use method='occlusion' for several inputs")
     if x.dtype.kind != "f":
@@ -360,8 +361,6 @@ def explain(
             "gradient; use method='occlusion'"
         )
     if method in ("gradcam", "layercam"):
-        if model.framework != "keras":
-            _differentiable(model, method)
         name = layer or default_cam_layer(model)
         chunk = batch_size or _chunk_size(x[0].nbytes, 8)
         cams = np.concatenate([_layer_cam(model, x[i : i + chunk], targets[i : i + chunk], out_index, name, method) for i in range(0, len(x), chunk)])
@@ -372,7 +371,6 @@ def explain(
         else:
             values = cams
         return Attribution(values.astype(np.float32), method, targets, layer=name, channel_axis=channel_axis, extra={"cam": cams})
-    module = _differentiable(model, method) if model.framework != "keras" else model.torch_module()
     tgt = torch.tensor(targets)
     if method == "integrated_gradients":
         values, error = _integrated_gradients(module, x, base, targets, out_index, steps, batch_size)
@@ -418,13 +416,10 @@ def _curve(model: ModelWrapper, x: np.ndarray, attribution: Attribution, *, step
     curves = np.zeros((n, steps + 1), np.float32)
     targets = np.asarray(attribution.target)
     for step in range(steps + 1):
-        k = int(round(features * step / steps))
+        k = round(features * step / steps)
         mask = np.zeros((n, features), bool)
         np.put_along_axis(mask, order[:, :k], True, axis=1)
-        if insert:
-            current = np.where(mask[..., None], moved, baseline)
-        else:
-            current = np.where(mask[..., None], baseline, moved)
+        current = np.where(mask[..., None], moved, baseline) if insert else np.where(mask[..., None], baseline, moved)
         if channel_axis is not None:
             current = np.moveaxis(current.reshape(np.moveaxis(x, channel_axis, -1).shape), -1, channel_axis)
         else:

@@ -58,6 +58,8 @@ def evaluate(
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failing sample.")] = False,
     secret_file: Annotated[Path | None, typer.Option("--secret-file", help="File whose content the integration reads with ls.secret().")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Samples per checkpoint.")] = 1024,
+    explain: Annotated[str | None, typer.Option(help="Also store heatmaps with this method (explanations/<method>.npy).")] = None,
+    explain_subsets: Annotated[str, typer.Option("--explain-subsets", help="Comma-separated subsets to explain.")] = "validation",
 ) -> None:
     """Evaluate every sample through the integration and the model; store a resumable run.
 
@@ -98,6 +100,8 @@ def evaluate(
             secret_file=secret_file,
             chunk_size=chunk_size,
             on_progress=on_progress,
+            explain=explain,
+            explain_subsets=explain_subsets.split(","),
         )
     console.print(summary_table(run))
     counts = run.row.counts or {}
