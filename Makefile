@@ -4,10 +4,12 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed
+UI := src/leapscope/server/static/index.html
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/package.json web/package-lock.json web/vite.config.ts web/index.html
 
 .PHONY: install lint test demo bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(UI) /usr/bin/chromium
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,9 +22,18 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q --no-deps digit-recognizer-py==0.1.0
 	touch $(STAMP)
 
+# The web UI: TypeScript + Vite, built into the Python package's static folder.
+$(UI): $(WEB_SOURCES)
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# Debian's Chromium for the UI tests (Playwright drives it; no browser download).
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium
+
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/mypy
+	cd web && npx tsc --noEmit
 
 test: install lint
 	$(VENV)/bin/pytest
@@ -40,4 +51,4 @@ bench: install
 	$(PY) -m benchmarks.attribution
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules src/leapscope/server/static

@@ -121,3 +121,14 @@ def run_check() -> Callable[..., CheckReport]:
 @pytest.fixture(scope="session")
 def digits_loaded() -> LoadedIntegration:
     return load(DIGITS)
+
+
+@pytest.fixture(scope="session")
+def digits_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A workspace with one evaluated and analyzed digits run (heatmaps stored for validation)."""
+    import leapscope as ls
+
+    path = tmp_path_factory.mktemp("digits-ws")
+    run = ls.evaluate(DIGITS, workspace=path, workers=1, explain="gradcam")
+    api.analyze(path, run.id)
+    return path, run.id

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from leapscope.exceptions import StoreError
+from leapscope.exceptions import RunNotFoundError, StoreError
 from leapscope.store._atomic import atomic_path, write_json
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def space_name(layer: str) -> str:
 def check_run_id(run_id: str) -> str:
     """Refuse ids that could address files outside ``runs/`` (path traversal)."""
     if not RUN_ID.match(run_id):
-        raise StoreError(f"invalid run id {run_id!r}: letters, digits, '-' and '_' only")
+        raise RunNotFoundError(f"invalid run id {run_id!r}: letters, digits, '-' and '_' only")
     return run_id
 
 

@@ -1,0 +1,69 @@
+"""Projections, insights, aggregates and confusion matrices of a run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from leapscope import analysis
+from leapscope.exceptions import LeapscopeError
+from leapscope.server._deps import State, state
+from leapscope.server._tasks import analyze_job, projection_job
+
+router = APIRouter(tags=["analysis"])
+
+
+@router.get("/runs/{run_id}/projection", operation_id="getProjection", responses={202: {"description": "being computed; poll the job"}})
+def get_projection(run_id: str, method: str = Query("pca", pattern="^(pca|umap|tsne)$"), space: str | None = None,
+                   s: State = Depends(state)) -> Any:
+    """The 2-D map of a latent space. PCA is computed inline; UMAP and t-SNE run as a background job (202)."""
+    run = s.run(run_id)
+    if method == "pca":
+        xy = analysis.projection(run, method="pca", space=space)
+    else:
+        cached = list((run.dir / "projections").glob(f"{space or run.latent_spaces[0]}-{method}-*.npy")) if run.latent_spaces else []
+        if not cached:
+            job = s.jobs.start("projection", run.id, (method, space or ""), projection_job, s.path, run.id, method, space)
+            if job.status == "complete":
+                return get_projection(run_id, method, space, s)
+            return JSONResponse({"data": {"status": job.status, "job": job.to_dict()}}, status_code=202)
+        xy = analysis.projection(run, method=method, space=space)  # type: ignore[arg-type]
+    return {"data": {"status": "ready", "method": method, "x": [None if v != v else float(v) for v in xy[:, 0]],
+                     "y": [None if v != v else float(v) for v in xy[:, 1]]}}
+
+
+@router.get("/runs/{run_id}/insights", operation_id="listInsights")
+def list_insights(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
+    run = s.run(run_id)
+    return {"data": [dict(index=i, **ins.to_dict()) for i, ins in enumerate(analysis.load_insights(run))],
+            "analyzed": (run.dir / "insights.json").exists()}
+
+
+@router.post("/runs/{run_id}/insights", operation_id="analyzeRun", status_code=202)
+def analyze_run(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
+    """Start (or join) the analysis job of a run."""
+    run = s.run(run_id)
+    return {"data": s.jobs.start("analyze", run.id, (), analyze_job, s.path, run.id).to_dict()}
+
+
+@router.get("/jobs/{job_id}", operation_id="getJob", tags=["jobs"])
+def get_job(job_id: str, s: State = Depends(state)) -> dict[str, Any]:
+    job = s.jobs.jobs.get(job_id)
+    if job is None:
+        raise LeapscopeError(f"no job '{job_id}'")
+    return {"data": job.to_dict()}
+
+
+@router.get("/runs/{run_id}/aggregate", operation_id="aggregate", tags=["aggregates"])
+def aggregate(run_id: str, column: str, by: str = "", agg: str = "mean", s: State = Depends(state)) -> dict[str, Any]:
+    frame = analysis.aggregate(s.run(run_id), column, by=[b for b in by.split(",") if b], agg=agg)
+    return {"data": json.loads(frame.to_json(orient="records"))}
+
+
+@router.get("/runs/{run_id}/confusion", operation_id="confusionMatrix", tags=["aggregates"])
+def confusion(run_id: str, subset: str | None = None, s: State = Depends(state)) -> dict[str, Any]:
+    labels, matrix = analysis.confusion_matrix(s.run(run_id), subset=subset)
+    return {"data": {"labels": labels, "matrix": matrix.tolist()}}

@@ -1,0 +1,87 @@
+import { useState } from "react";
+import type { RunDetail } from "../api";
+import { Chart, Empty, Status, fmt, useApi } from "../ui";
+
+export function DashboardsPage({ runId }: { runId: string }) {
+  const run = useApi<RunDetail>(`/runs/${runId}`);
+  return <Status value={run} what="run">{(detail) => <Dashboards detail={detail} />}</Status>;
+}
+
+function Dashboards({ detail }: { detail: RunDetail }) {
+  const runId = detail.id;
+  const numeric = (detail.columns ?? []).filter((c) => c.name.startsWith("metric_") || c.name.startsWith("loss_")).map((c) => c.name);
+  const [column, setColumn] = useState(numeric[0] ?? "");
+  const [by, setBy] = useState(detail.metadata_columns?.[0] ?? "subset");
+  const [kind, setKind] = useState("bar");
+  const [cmSubset, setCmSubset] = useState("validation");
+  const agg = useApi<{ subset: string; value: number; n: number; [k: string]: unknown }[]>(column ? `/runs/${runId}/aggregate` : null, { column, by: `subset,${by}` });
+  const confusion = useApi<{ labels: string[]; matrix: number[][] }>(`/runs/${runId}/confusion`, { subset: cmSubset });
+  const across = useApi<{ run: string; version: string; subset: string; value: number }[]>(column ? `/projects/${detail.project}/compare` : null, { column, by: "subset" });
+  const subsets = Object.keys(detail.summary ?? {});
+  if (!numeric.length) return <Empty>This run has no metric or loss columns to chart.</Empty>;
+  return (
+    <section>
+      <h1>Dashboards</h1>
+      <div className="card">
+        <h2>Per-subset summary</h2>
+        <table>
+          <thead>
+            <tr><th>subset</th>{Object.keys(Object.values(detail.summary ?? {})[0] ?? {}).map((k) => <th key={k}>{k}</th>)}</tr>
+          </thead>
+          <tbody>
+            {Object.entries(detail.summary ?? {}).map(([s, row]) => (
+              <tr key={s}><td>{s}</td>{Object.values(row).map((v, i) => <td key={i}>{fmt(v)}</td>)}</tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="card">
+        <h2>{column} by {by}</h2>
+        <div className="toolbar">
+          <select aria-label="metric" value={column} onChange={(e) => setColumn(e.target.value)}>{numeric.map((c) => <option key={c}>{c}</option>)}</select>
+          <select aria-label="group by" value={by} onChange={(e) => setBy(e.target.value)}>{["subset", ...(detail.metadata_columns ?? [])].map((c) => <option key={c}>{c}</option>)}</select>
+          <select aria-label="chart" value={kind} onChange={(e) => setKind(e.target.value)}><option>bar</option><option>line</option><option>heatmap</option></select>
+        </div>
+        <Status value={agg} what="aggregate">
+          {(rows) => {
+            if (kind === "heatmap") {
+              const xs = Array.from(new Set(rows.map((r) => String(r[by]))));
+              return <Chart id="by-metadata" data={[{ type: "heatmap", x: xs, y: subsets, z: subsets.map((s) => xs.map((x) => rows.find((r) => r.subset === s && String(r[by]) === x)?.value ?? null)), colorscale: "Viridis" }]} />;
+            }
+            return (
+              <Chart
+                id="by-metadata"
+                data={subsets.map((s) => {
+                  const mine = rows.filter((r) => r.subset === s);
+                  return { type: kind === "line" ? "scatter" : "bar", name: s, x: mine.map((r) => String(r[by])), y: mine.map((r) => r.value) };
+                })}
+                layout={{ barmode: "group", xaxis: { title: by }, yaxis: { title: column } }}
+              />
+            );
+          }}
+        </Status>
+      </div>
+      <div className="card">
+        <h2>Confusion matrix</h2>
+        <select aria-label="confusion subset" value={cmSubset} onChange={(e) => setCmSubset(e.target.value)}>{subsets.map((s) => <option key={s}>{s}</option>)}</select>
+        <Status value={confusion} what="confusion matrix">
+          {(cm) => <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", showscale: true }]} layout={{ xaxis: { title: "predicted" }, yaxis: { title: "ground truth", autorange: "reversed" }, height: 420 }} />}
+        </Status>
+      </div>
+      <div className="card">
+        <h2>{column} across runs of {detail.project}</h2>
+        <Status value={across} what="runs">
+          {(rows) => (
+            <Chart
+              id="across-runs"
+              data={subsets.map((s) => {
+                const mine = rows.filter((r) => r.subset === s);
+                return { type: "scatter", mode: "lines+markers", name: s, x: mine.map((r) => `${r.version} ${r.run.slice(9, 15)}`), y: mine.map((r) => r.value) };
+              })}
+            />
+          )}
+        </Status>
+      </div>
+    </section>
+  );
+}

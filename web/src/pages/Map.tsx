@@ -1,0 +1,199 @@
+import { useEffect, useMemo, useRef, useState } from "react";
+import createScatterplot from "regl-scatterplot";
+import { get, url, type RunDetail, type Visualizer } from "../api";
+import { hashQuery } from "../App";
+import { Empty, ErrorBox, Loading, Status, Thumb, useApi } from "../ui";
+
+type Points = Record<string, (string | number | boolean | null)[]>;
+const PALETTE = ["#5e81ac", "#bf616a", "#a3be8c", "#ebcb8b", "#b48ead", "#88c0d0", "#d08770", "#8fbcbb", "#e5e9f0", "#4c566a", "#81a1c1", "#ff7f50"];
+const RAMP = ["#2e3440", "#3b4f7a", "#5e81ac", "#88c0d0", "#ebcb8b", "#d08770", "#bf616a"];
+
+export function firstImageVisual(visuals: Visualizer[] | null): string | null {
+  return visuals?.find((v) => v.type === "image" || v.type === "image_with_heatmap")?.name ?? null;
+}
+
+export function useVisuals(runId: string, sample: { subset: string; sample_id: string } | null) {
+  return useApi<{ visualizers: Visualizer[] }>(sample ? `/runs/${runId}/samples/${sample.subset}/${sample.sample_id}` : null);
+}
+
+export function MapPage({ runId }: { runId: string }) {
+  const run = useApi<RunDetail>(`/runs/${runId}`);
+  return <Status value={run} what="run">{(detail) => <MapView detail={detail} />}</Status>;
+}
+
+function MapView({ detail }: { detail: RunDetail }) {
+  const runId = detail.id;
+  const highlight = hashQuery().get("insight");
+  const [method, setMethod] = useState("pca");
+  const [colorBy, setColorBy] = useState("subset");
+  const [selected, setSelected] = useState<number[]>([]);
+  const [hover, setHover] = useState<number | null>(null);
+  const [projection, setProjection] = useState<{ x: number[]; y: number[] } | null>(null);
+  const [pending, setPending] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const numeric = (detail.columns ?? []).filter((c) => c.name.startsWith("loss_") || c.name.startsWith("metric_")).map((c) => c.name);
+  const colorOptions = ["subset", "correct", "cluster", ...numeric, ...(detail.metadata_columns ?? [])];
+  const points = useApi<Points>(`/runs/${runId}/points`, { columns: colorOptions.join(",") });
+  const insight = useApi<{ rows: number[] }[]>(highlight !== null ? `/runs/${runId}/insights` : null);
+  const sampleForVisuals = points.data ? { subset: String(points.data.subset[0]), sample_id: String(points.data.sample_id[0]) } : null;
+  const visuals = useVisuals(runId, sampleForVisuals);
+  const thumbVisual = firstImageVisual(visuals.data?.visualizers ?? null);
+
+  useEffect(() => {
+    let alive = true;
+    setError(null);
+    const poll = async () => {
+      try {
+        const r = await get<{ data: { status: string; x: number[]; y: number[]; job?: { seconds: number } } }>(`/runs/${runId}/projection`, { method });
+        if (!alive) return;
+        if (r.status === 202) {
+          setPending(`computing ${method.toUpperCase()}… ${r.body.data.job?.seconds ?? 0}s (the first UMAP compiles for ~30 s)`);
+          setTimeout(poll, 1000);
+        } else {
+          setPending(null);
+          setProjection({ x: r.body.data.x, y: r.body.data.y });
+        }
+      } catch (e) {
+        if (alive) setError((e as Error).message);
+      }
+    };
+    poll();
+    return () => {
+      alive = false;
+    };
+  }, [runId, method]);
+
+  const highlighted = useMemo(() => {
+    if (highlight === null || !insight.data) return null;
+    return new Set(insight.data[Number(highlight)]?.rows ?? []);
+  }, [highlight, insight.data]);
+
+  return (
+    <section className="map-page">
+      <div className="toolbar">
+        <label>
+          projection{" "}
+          <select value={method} onChange={(e) => setMethod(e.target.value)} aria-label="projection">
+            <option value="pca">PCA</option>
+            <option value="umap">UMAP</option>
+            <option value="tsne">t-SNE</option>
+          </select>
+        </label>
+        <label>
+          color by{" "}
+          <select value={colorBy} onChange={(e) => setColorBy(e.target.value)} aria-label="color by">
+            {colorOptions.map((c) => (
+              <option key={c}>{c}</option>
+            ))}
+          </select>
+        </label>
+        <span className="hint">click a point to open it · shift+drag to lasso a selection</span>
+        {highlighted && <span className="badge running">highlighting insight {highlight}</span>}
+      </div>
+      {error && <ErrorBox error={error} />}
+      {pending && <div className="state loading"><span className="spinner" /> {pending}</div>}
+      {points.error && <ErrorBox error={points.error} />}
+      {!projection || !points.data ? (
+        !error && <Loading what="map" />
+      ) : (
+        <div className="map-layout">
+          <Scatter
+            x={projection.x}
+            y={projection.y}
+            values={points.data[colorBy] ?? points.data.subset}
+            highlighted={highlighted}
+            onSelect={(rows) => {
+              if (rows.length === 1) window.location.hash = `#/runs/${runId}/samples/${points.data!.subset[rows[0]]}/${points.data!.sample_id[rows[0]]}`;
+              else setSelected(rows);
+            }}
+            onHover={setHover}
+          />
+          <aside className="side">
+            {hover !== null ? (
+              <div className="hover" data-testid="hover">
+                <strong>{String(points.data.subset[hover])} / {String(points.data.sample_id[hover])}</strong>
+                {thumbVisual && <img src={url(`/runs/${runId}/samples/${points.data.subset[hover]}/${points.data.sample_id[hover]}/visuals/${thumbVisual}`)} width={128} height={128} alt="hovered sample" />}
+                <div>{colorBy}: {String(points.data[colorBy]?.[hover] ?? "—")}</div>
+              </div>
+            ) : (
+              <Empty>Hover a point to see its sample.</Empty>
+            )}
+            <h3>Selection ({selected.length})</h3>
+            {selected.length === 0 ? (
+              <Empty>Lasso (shift+drag) points to list them here.</Empty>
+            ) : (
+              <div className="grid">
+                {selected.slice(0, 60).map((i) => (
+                  <Thumb key={i} runId={runId} subset={String(points.data!.subset[i])} sampleId={String(points.data!.sample_id[i])} visual={thumbVisual} size={56} />
+                ))}
+              </div>
+            )}
+          </aside>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function colorsFor(values: (string | number | boolean | null)[]): { z: number[]; colors: string[]; legend: [string, string][] } {
+  const numericValues = values.every((v) => v === null || typeof v === "number") && new Set(values).size > 12;
+  if (numericValues) {
+    const nums = values.map((v) => (typeof v === "number" ? v : NaN)).filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+    const lo = nums[Math.floor(nums.length * 0.02)] ?? 0;
+    const hi = nums[Math.floor(nums.length * 0.98)] ?? 1;
+    const z = values.map((v) => (typeof v === "number" ? Math.max(0, Math.min(RAMP.length - 1, Math.round(((v - lo) / (hi - lo || 1)) * (RAMP.length - 1)))) : 0));
+    return { z, colors: RAMP, legend: [[`≤ ${lo.toPrecision(3)}`, RAMP[0]], [`≥ ${hi.toPrecision(3)}`, RAMP[RAMP.length - 1]]] };
+  }
+  const categories = Array.from(new Set(values.map(String))).sort();
+  const z = values.map((v) => categories.indexOf(String(v)));
+  return { z, colors: categories.map((_, i) => PALETTE[i % PALETTE.length]), legend: categories.slice(0, 14).map((c, i) => [c, PALETTE[i % PALETTE.length]]) };
+}
+
+function Scatter({ x, y, values, highlighted, onSelect, onHover }: { x: number[]; y: number[]; values: (string | number | boolean | null)[]; highlighted: Set<number> | null; onSelect: (rows: number[]) => void; onHover: (row: number | null) => void }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const plot = useRef<ReturnType<typeof createScatterplot> | null>(null);
+  const { z, colors, legend } = useMemo(() => colorsFor(values), [values]);
+  const norm = useMemo(() => {
+    const fx = x.filter((v) => v !== null && Number.isFinite(v));
+    const fy = y.filter((v) => v !== null && Number.isFinite(v));
+    const [x0, x1, y0, y1] = [Math.min(...fx), Math.max(...fx), Math.min(...fy), Math.max(...fy)];
+    const sx = (v: number) => ((v - x0) / (x1 - x0 || 1)) * 1.8 - 0.9;
+    const sy = (v: number) => ((v - y0) / (y1 - y0 || 1)) * 1.8 - 0.9;
+    return x.map((v, i) => [v === null ? 0 : sx(v), y[i] === null ? 0 : sy(y[i])]);
+  }, [x, y]);
+  useEffect(() => {
+    if (!canvas.current) return;
+    const rect = canvas.current.getBoundingClientRect();
+    const sp = createScatterplot({ canvas: canvas.current, width: rect.width, height: rect.height, pointSize: 5, pointSizeSelected: 9, lassoColor: "#ebcb8b" });
+    plot.current = sp;
+    // lets tests (and the console) locate a point on screen: leapscopeMap.getScreenPosition(i)
+    (window as unknown as { leapscopeMap: unknown }).leapscopeMap = sp;
+    sp.subscribe("select", ({ points }: { points: number[] }) => onSelect(points));
+    sp.subscribe("pointOver", (i: number) => onHover(i));
+    sp.subscribe("pointOut", () => onHover(null));
+    return () => {
+      sp.destroy();
+      plot.current = null;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  useEffect(() => {
+    const sp = plot.current;
+    if (!sp) return;
+    sp.set({ colorBy: "valueA", pointColor: colors, opacityBy: highlighted ? "valueB" : null, opacity: highlighted ? [0.08, 1] : 0.85 });
+    sp.draw(norm.map(([px, py], i) => [px, py, z[i], highlighted ? (highlighted.has(i) ? 1 : 0) : 0]));
+  }, [norm, z, colors, highlighted]);
+  return (
+    <div className="scatter-wrap">
+      <canvas ref={canvas} className="scatter" data-testid="map" />
+      <div className="legend">
+        {legend.map(([label, color]) => (
+          <span key={label}>
+            <i style={{ background: color }} />
+            {label}
+          </span>
+        ))}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,120 @@
+import { useEffect, useState } from "react";
+import { get, url, type Visualizer } from "../api";
+import { Chart, Empty, ErrorBox, Status, Thumb, fmt, useApi } from "../ui";
+import { firstImageVisual } from "./Map";
+
+interface SampleData {
+  row: Record<string, unknown>;
+  visualizers: Visualizer[];
+  methods: string[];
+}
+
+export function SamplePage({ runId, subset, sampleId }: { runId: string; subset: string; sampleId: string }) {
+  const sample = useApi<SampleData>(`/runs/${runId}/samples/${subset}/${sampleId}`);
+  return (
+    <section>
+      <h1>
+        Sample {sampleId} <small>{subset}</small>
+      </h1>
+      <Status value={sample} what="sample">
+        {(data) => <SampleView runId={runId} subset={subset} sampleId={sampleId} data={data} />}
+      </Status>
+    </section>
+  );
+}
+
+function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: string; sampleId: string; data: SampleData }) {
+  const [method, setMethod] = useState("integrated_gradients");
+  const [target, setTarget] = useState("");
+  const [layer, setLayer] = useState("");
+  const [heatState, setHeatState] = useState<"loading" | "ok" | "error">("loading");
+  const similar = useApi<{ subset: string; sample_id: string; distance: number }[]>(`/runs/${runId}/samples/${subset}/${sampleId}/similar`, { k: 8 });
+  const entries = Object.entries(data.row).filter(([k]) => !["row", "input_hash"].includes(k) && !Array.isArray(data.row[k]));
+  const heatUrl = url(`/runs/${runId}/samples/${subset}/${sampleId}/explanation`, { method, target, layer });
+  useEffect(() => setHeatState("loading"), [heatUrl]);
+  const thumb = firstImageVisual(data.visualizers);
+  return (
+    <div className="sample-layout">
+      <div className="card">
+        <h2>Visualizers</h2>
+        <div className="visuals">
+          {data.visualizers.map((v) => (
+            <VisualView key={v.name} runId={runId} subset={subset} sampleId={sampleId} visual={v} />
+          ))}
+        </div>
+      </div>
+      <div className="card">
+        <h2>Explanation</h2>
+        <div className="toolbar">
+          <select aria-label="method" value={method} onChange={(e) => setMethod(e.target.value)}>
+            {data.methods.map((m) => (
+              <option key={m}>{m}</option>
+            ))}
+          </select>
+          <input aria-label="target" placeholder="target (predicted)" value={target} onChange={(e) => setTarget(e.target.value)} size={14} />
+          <input aria-label="layer" placeholder="layer (gradcam)" value={layer} onChange={(e) => setLayer(e.target.value)} size={14} />
+        </div>
+        {heatState === "loading" && <div className="state loading"><span className="spinner" /> computing {method}…</div>}
+        {heatState === "error" && <ErrorBox error={`could not compute ${method} for this sample/target/layer`} />}
+        <img className="heatmap" data-method={method} src={heatUrl} onLoad={() => setHeatState("ok")} onError={() => setHeatState("error")} alt={`${method} heatmap`} style={{ display: heatState === "ok" ? "block" : "none" }} />
+      </div>
+      <div className="card">
+        <h2>Metadata and metrics</h2>
+        <table className="stats">
+          <tbody>
+            {entries.map(([k, v]) => (
+              <tr key={k} className={k === "error" && v ? "bad" : ""}><th>{k}</th><td>{fmt(v)}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="card">
+        <h2>Similar samples</h2>
+        <Status value={similar} what="similar samples">
+          {(list) => (list.length === 0 ? <Empty>No neighbours.</Empty> : (
+            <div className="grid">
+              {list.map((s) => (
+                <Thumb key={s.subset + s.sample_id} runId={runId} subset={s.subset} sampleId={s.sample_id} visual={thumb} size={64} label={`${s.sample_id} (${s.distance.toFixed(3)})`} />
+              ))}
+            </div>
+          ))}
+        </Status>
+      </div>
+    </div>
+  );
+}
+
+function VisualView({ runId, subset, sampleId, visual }: { runId: string; subset: string; sampleId: string; visual: Visualizer }) {
+  const path = `/runs/${runId}/samples/${subset}/${sampleId}/visuals/${visual.name}`;
+  const isImage = ["image", "image_with_heatmap", "image_mask", "image_with_boxes", "video"].includes(visual.type);
+  const [chart, setChart] = useState<{ type: string; labels?: string[]; body?: number[]; gt?: number[] | null; data?: number[]; tokens?: string[]; heatmap?: number[] | null } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    if (isImage) return;
+    get<{ data: typeof chart }>(path).then((r) => setChart(r.body.data)).catch((e) => setError(e.message));
+  }, [path, isImage]);
+  return (
+    <figure className="visual" data-visual={visual.name}>
+      <figcaption>{visual.name}</figcaption>
+      {isImage && <img src={url(path)} alt={visual.name} width={192} height={192} />}
+      {error && <ErrorBox error={error} />}
+      {chart?.type === "horizontal_bar" && (
+        <Chart
+          data={[
+            { type: "bar", orientation: "h", y: chart.labels, x: chart.body, name: "prediction", marker: { color: "#88c0d0" } },
+            ...(chart.gt ? [{ type: "bar", orientation: "h", y: chart.labels, x: chart.gt, name: "ground truth", marker: { color: "#a3be8c" } }] : []),
+          ]}
+          layout={{ barmode: "group", height: 280, width: 360, yaxis: { type: "category" } }}
+        />
+      )}
+      {chart?.type === "graph" && <Chart data={[{ type: "scatter", y: chart.data }]} layout={{ width: 360 }} />}
+      {chart?.type === "text" && (
+        <p className="tokens">
+          {chart.tokens?.map((t, i) => (
+            <span key={i} style={{ background: chart.heatmap ? `rgba(191,97,106,${Math.min(1, Math.abs(chart.heatmap[i]))})` : undefined }}>{t} </span>
+          ))}
+        </p>
+      )}
+    </figure>
+  );
+}

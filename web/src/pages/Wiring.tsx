@@ -1,0 +1,63 @@
+import type { RunDetail } from "../api";
+import { Empty, Status, useApi } from "../ui";
+
+// The integration's wiring graph as columns: sources -> model -> predictions -> consumers.
+export function WiringPage({ runId }: { runId: string }) {
+  const run = useApi<RunDetail>(`/runs/${runId}`);
+  return <Status value={run} what="run">{(detail) => <Wiring detail={detail} />}</Status>;
+}
+
+function Wiring({ detail }: { detail: RunDetail }) {
+  const edges = detail.manifest.wiring;
+  if (!edges.length) return <Empty>This run stored no wiring.</Empty>;
+  const inputs = Array.from(new Set(edges.filter((e) => e.source.startsWith("input:")).map((e) => e.source)));
+  const gts = Array.from(new Set(edges.filter((e) => e.source.startsWith("gt:")).map((e) => e.source)));
+  const preds = Array.from(new Set(edges.filter((e) => e.source.startsWith("prediction:")).map((e) => e.source)));
+  const consumers = Array.from(new Set(edges.filter((e) => e.kind !== "model").map((e) => `${e.kind}:${e.target}`)));
+  const columns: [string, string[]][] = [["inputs & ground truths", [...inputs, ...gts]], ["model", ["model"]], ["predictions", preds], ["metrics, losses, visualizers", consumers]];
+  const W = 1000, colW = W / columns.length, rowH = 56;
+  const pos = new Map<string, { x: number; y: number }>();
+  columns.forEach(([, nodes], c) => nodes.forEach((n, r) => pos.set(n, { x: c * colW + 20, y: 40 + r * rowH })));
+  const height = Math.max(...columns.map(([, n]) => n.length)) * rowH + 60;
+  const links: { from: string; to: string; label: string }[] = [];
+  for (const e of edges) {
+    if (e.kind === "model") links.push({ from: e.source, to: "model", label: e.argument });
+    else links.push({ from: e.source, to: `${e.kind}:${e.target}`, label: e.argument });
+  }
+  preds.forEach((p) => links.push({ from: "model", to: p, label: "" }));
+  const boxW = colW - 60;
+  return (
+    <section>
+      <h1>Wiring</h1>
+      <p className="hint">Derived from the integration test by tracing: every arrow is an argument leapscope passes during evaluate.</p>
+      <svg className="wiring" viewBox={`0 0 ${W} ${height}`} width="100%" role="img" aria-label="wiring graph">
+        {columns.map(([title], c) => (
+          <text key={title} x={c * colW + 20} y={20} className="coltitle">{title}</text>
+        ))}
+        {links.map((l, i) => {
+          const a = pos.get(l.from), b = pos.get(l.to);
+          if (!a || !b) return null;
+          return (
+            <g key={i}>
+              <path d={`M${a.x + boxW},${a.y + 18} C${a.x + boxW + 40},${a.y + 18} ${b.x - 40},${b.y + 18} ${b.x},${b.y + 18}`} className="edge" />
+              {l.label && <text x={(a.x + boxW + b.x) / 2} y={(a.y + b.y) / 2 + 12} className="edgelabel">{l.label}</text>}
+            </g>
+          );
+        })}
+        {Array.from(pos.entries()).map(([name, p]) => (
+          <g key={name} className={`node ${name.split(":")[0]}`} data-node={name}>
+            <rect x={p.x} y={p.y} width={boxW} height={36} rx={6} />
+            <text x={p.x + 10} y={p.y + 23}>{name}</text>
+          </g>
+        ))}
+      </svg>
+      <div className="card">
+        <h2>Model</h2>
+        <p>
+          {detail.manifest.model.framework}: {detail.manifest.model.inputs.map((i) => `${i.name} [${i.shape.map((d) => d ?? "B").join(", ")}]`).join(", ")} →{" "}
+          {detail.manifest.model.outputs.map((o) => o.name).join(", ")}
+        </p>
+      </div>
+    </section>
+  );
+}
