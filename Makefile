@@ -39,9 +39,7 @@ test: install lint
 	$(VENV)/bin/pytest
 
 demo: install
-	$(VENV)/bin/leapscope check examples/digits
-	$(VENV)/bin/leapscope evaluate examples/digits --workspace .leapscope
-	@echo "next: $(VENV)/bin/leapscope runs --workspace .leapscope   (the run's artifacts are under .leapscope/runs/)"
+	$(VENV)/bin/leapscope demo examples/digits --workspace .leapscope
 
 bench: install
 	$(PIP) install -q -c constraints.txt -e '.[bench]'
