@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -19,9 +20,20 @@ class State:
     visuals: WorkerPool
     analysis: WorkerPool
     jobs: JobManager
+    _complete: dict[str, Run] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, run_id: str) -> Run:
-        return self.workspace.open_run(run_id)
+        """The run; complete runs are immutable, so their object (and loaded tables) is reused."""
+        with self._lock:
+            cached = self._complete.get(run_id)
+        if cached is not None:
+            return cached
+        run = self.workspace.open_run(run_id)
+        if run.status == "complete":
+            with self._lock:
+                self._complete[run_id] = self._complete[run.id] = run
+        return run
 
     @property
     def path(self) -> str:

@@ -24,12 +24,18 @@ def quote(name: str) -> str:
 
 
 def connection(run: Run) -> duckdb.DuckDBPyConnection:
-    """A cursor on a cached DuckDB connection whose view ``samples`` reads the run's Parquet file."""
+    """A cursor on a cached DuckDB connection whose table ``samples`` is the run's samples.
+
+    A complete run is immutable, so its samples are loaded once into an in-memory
+    DuckDB table (no Parquet decoding per request).
+    """
     with _LOCK:
         con = _CONNECTIONS.get(run.id)
         if con is None:
             con = duckdb.connect()
-            con.execute(f"CREATE VIEW samples AS SELECT * FROM read_parquet('{run.samples_path.as_posix()}')")
+            con.register("samples_arrow", run.samples)
+            con.execute("CREATE TABLE samples AS SELECT * FROM samples_arrow")  # a table, so every cursor sees it
+            con.unregister("samples_arrow")
             _CONNECTIONS[run.id] = con
         return con.cursor()
 

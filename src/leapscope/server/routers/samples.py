@@ -66,11 +66,12 @@ def list_samples(
         order = f"{quote(column)} {'DESC' if sort.startswith('-') else 'ASC'} NULLS LAST, row"
     where_sql = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     cur = connection(run)
-    counted = cur.execute(f"SELECT count(*) FROM samples{where_sql}", params).fetchone()  # identifiers are checked above
-    total = int(counted[0]) if counted else 0
     cols = ", ".join(quote(c) for c in scalar)
-    result = cur.execute(f"SELECT {cols} FROM samples{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}", params)
-    data = [{k: json_safe(v) for k, v in zip(scalar, row, strict=True)} for row in result.fetchall()]
+    # identifiers were checked against the schema above; values are bound parameters
+    counted = cur.execute(f"SELECT count(*) FROM samples{where_sql}", params).fetchone()
+    total = int(counted[0]) if counted else 0
+    result = cur.execute(f"SELECT {cols} FROM samples{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}", params).fetchall()
+    data = [{k: json_safe(v) for k, v in zip(scalar, row, strict=True)} for row in result]
     return {"data": data, "total": total, "next_offset": offset + limit if offset + limit < total else None}
 
 
