@@ -75,6 +75,15 @@ def _metric_direction(run: Run, column: str) -> str:
     return "higher"
 
 
+def _as_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Rows that are already probabilities (in [0, 1], summing to 1) stay; raw scores (logits) get a softmax."""
+    if len(scores) == 0 or (scores.min() >= 0 and scores.max() <= 1 and np.allclose(scores.sum(axis=1), 1, atol=1e-3)):
+        return scores
+    z = scores - scores.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
 def analysis_input(run: Run, space: str | None = None) -> AnalysisInput:
     """Assemble the detectors' input from a run (loss, metric, labels, probabilities, metadata)."""
     table = run.samples
@@ -108,7 +117,7 @@ def analysis_input(run: Run, space: str | None = None) -> AnalysisInput:
             pred_probs = np.full((n, k), np.nan, np.float32)
             valid = np.asarray(column.is_valid())
             flat = np.asarray(column.drop_null().combine_chunks().flatten(), dtype=np.float32) if valid.any() else np.zeros(0, np.float32)
-            pred_probs[valid] = flat.reshape(-1, k)
+            pred_probs[valid] = _as_probabilities(flat.reshape(-1, k))
         gt_label = _label_column(run, "gt_")
         if gt_label:
             index = {name: i for i, name in enumerate(class_names)}
