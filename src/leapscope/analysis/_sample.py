@@ -19,7 +19,7 @@ from leapscope.integration._validate import fn_label, validate_visual
 from leapscope.models import ModelWrapper
 from leapscope.models import load as load_model
 from leapscope.sdk._subset import Subset
-from leapscope.sdk._visuals import HorizontalBar, Image, ImageWithHeatmap, Visual, image_to_uint8
+from leapscope.sdk._visuals import Graph, HorizontalBar, Image, ImageWithHeatmap, Visual, image_to_uint8
 from leapscope.store import Run, atomic_path
 
 __all__ = ["RunContext"]
@@ -123,7 +123,16 @@ class RunContext:
                 heat = attribution._upsample(heat[None], picture.shape[:2])[0]
             return ImageWithHeatmap(picture, heat)
         flat = heat.reshape(-1)
-        return HorizontalBar(flat, labels=[str(i) for i in range(len(flat))])
+        if len(flat) > 64:  # byte or token positions: a curve over positions
+            return Graph(flat, x_label="position", y_label=f"{result.method} attribution")
+        return HorizontalBar(flat, labels=self._feature_names(subset, sample_id, len(flat)))
+
+    def _feature_names(self, subset: str, sample_id: str | int, n: int) -> list[str]:
+        """Labels of a bar visualizer drawing the explained input (tabular features), else indices."""
+        for visual in self.visuals(subset, sample_id).values():
+            if isinstance(visual, HorizontalBar) and len(visual.labels) == n and visual.gt is None:
+                return visual.labels
+        return [str(i) for i in range(n)]
 
 
 def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray, path: Path) -> Path:
@@ -142,17 +151,26 @@ def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, r
         axes[0].imshow(image, cmap=None if visual.image.shape[-1] == 3 else "gray")
         axes[1].imshow(image, cmap=None if visual.image.shape[-1] == 3 else "gray")
         axes[1].imshow(visual.heatmap, cmap="jet", alpha=0.5)
+    elif isinstance(visual, HorizontalBar):
+        order = np.argsort(np.abs(visual.body))[-15:]
+        axes[0].barh([visual.labels[i] for i in order], np.asarray(x).reshape(-1)[order], color="tab:gray")
+        axes[0].set_xlabel("input value")
+        axes[1].barh([visual.labels[i] for i in order], visual.body[order], color=["tab:red" if v > 0 else "tab:blue" for v in visual.body[order]])
+        axes[1].tick_params(labelleft=False)
     else:
-        axes[0].plot(np.asarray(x).reshape(-1))
-        axes[1].bar(np.arange(len(visual.body)), visual.body)  # type: ignore[attr-defined]
+        axes[0].plot(np.asarray(x).reshape(-1), lw=0.6)
+        axes[0].set_xlabel("position")
+        axes[1].plot(np.asarray(visual.data).reshape(-1), lw=0.6, color="tab:red")  # type: ignore[attr-defined]
+        axes[1].set_xlabel("position")
     axes[0].set_title(f"{subset} / {sample_id}")
     target = labels[result.target[0]] if result.target[0] < len(labels) else result.target[0]
     axes[1].set_title(f"{result.method} for '{target}'" + (f" @ {result.layer}" if result.layer else ""))
     top = np.argsort(-probs)[:10][::-1]
     axes[2].barh([labels[i] for i in top], probs[top], color=["tab:red" if i == result.target[0] else "tab:blue" for i in top])
     axes[2].set_title("prediction")
-    for ax in axes[:2]:
-        ax.axis("off")
+    if isinstance(visual, ImageWithHeatmap):
+        for ax in axes[:2]:
+            ax.axis("off")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
