@@ -489,6 +489,16 @@ def _duplicate_pairs(data: AnalysisInput, query: np.ndarray, reference: np.ndarr
     return sorted(pairs)
 
 
+def _other_subsets(data: AnalysisInput) -> list[tuple[str, np.ndarray]]:
+    """(subset, rows with a latent) for every subset but training, in run order."""
+    out = []
+    for subset in dict.fromkeys(data.subset.tolist()):
+        rows = np.flatnonzero((data.subset == subset) & data.valid)
+        if subset != "training" and len(rows):
+            out.append((subset, rows))
+    return out
+
+
 def data_leakage(data: AnalysisInput, *, threshold: float = 1e-4, min_samples: int = 1) -> list[Insight]:
     """Held-out samples that (nearly) duplicate a training sample.
 
@@ -499,12 +509,7 @@ def data_leakage(data: AnalysisInput, *, threshold: float = 1e-4, min_samples: i
     out: list[Insight] = []
     if len(train) == 0:
         return out
-    for subset in dict.fromkeys(data.subset.tolist()):
-        if subset == "training":
-            continue
-        rows = np.flatnonzero((data.subset == subset) & data.valid)
-        if len(rows) == 0:
-            continue
+    for subset, rows in _other_subsets(data):
         pairs = _duplicate_pairs(data, rows, train, threshold, same=False)
         leaked = sorted({i for i, _ in pairs})
         if len(leaked) < min_samples:
@@ -537,12 +542,7 @@ def out_of_distribution(data: AnalysisInput, *, k: int = 5, percentile: float = 
     dist_train, _ = _cosine_neighbours(data.latent[train], data.latent[train], k + 1)
     threshold = float(np.percentile(dist_train[:, 1:].mean(axis=1), percentile))
     expected = 1 - percentile / 100
-    for subset in dict.fromkeys(data.subset.tolist()):
-        if subset == "training":
-            continue
-        rows = np.flatnonzero((data.subset == subset) & data.valid)
-        if len(rows) == 0:
-            continue
+    for subset, rows in _other_subsets(data):
         dist, _ = _cosine_neighbours(data.latent[rows], data.latent[train], k)
         score = dist.mean(axis=1)
         far = score > threshold
