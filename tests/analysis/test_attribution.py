@@ -150,3 +150,34 @@ def test_explain_cli_writes_a_png(tmp_path):
                            "--method", "gradcam", "-o", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+
+
+def test_loss_target_builtin_and_custom(images, onnx_model):
+    from leapscope.sdk._builtins import cross_entropy
+
+    gt = np.eye(10, dtype=np.float32)[(onnx_model.predict([images])[0].argmax(1) + 1) % 10]  # wrong labels: a high loss
+    result = explain(onnx_model, images[:4], method="integrated_gradients", target="loss", ground_truth=gt[:4], loss="cross_entropy")
+    loss_x = cross_entropy(gt[:4], onnx_model.predict([images[:4]])[0])
+    loss_b = cross_entropy(gt[:4], onnx_model.predict([np.zeros_like(images[:4])])[0])
+    np.testing.assert_allclose(result.values.reshape(4, -1).sum(1), loss_x - loss_b, rtol=0.05, atol=1e-3)
+    assert result.extra["target"] == "loss" and result.target == [-1] * 4
+
+    def my_loss(g, p):
+        return ((g - p) ** 2).sum(1)
+
+    occ = explain(onnx_model, images[:2], method="occlusion", target="loss", ground_truth=gt[:2], loss=my_loss, window=2)
+    assert occ.values.shape == images[:2].shape and np.abs(occ.values).sum() > 0
+    with pytest.raises(LeapscopeError, match="custom numpy loss has no gradient"):
+        explain(onnx_model, images[:2], method="saliency", target="loss", ground_truth=gt[:2], loss=my_loss)
+    with pytest.raises(LeapscopeError, match="needs ground_truth"):
+        explain(onnx_model, images[:2], method="saliency", target="loss")
+
+
+def test_run_context_explains_the_integrations_loss(digits_workspace):
+    from leapscope.analysis import RunContext
+    from leapscope.store import Workspace
+
+    ctx = RunContext(Workspace(digits_workspace[0]).open_run(digits_workspace[1]))
+    result, x = ctx.explain("test", "1500", method="integrated_gradients", target="loss")
+    assert result.extra["loss"] == "cross_entropy" and x.shape == (8, 8, 1)
+    assert float(result.completeness_error[0]) < 0.05

@@ -102,16 +102,48 @@ class RunContext:
 
     def explain(self, subset: str, sample_id: str | int, *, method: str = "integrated_gradients", target: Any = None,
                 layer: str | None = None, input_name: str | None = None) -> tuple[attribution.Attribution, np.ndarray]:
-        """Attribution of one sample, and the unbatched explained input."""
-        inputs, _ = self.encode(subset, sample_id)
+        """Attribution of one sample, and the unbatched explained input.
+
+        ``target="loss"`` explains what raised the integration's (first) loss: built-in
+        losses are differentiated in torch; a custom numpy loss is explained by occlusion.
+        """
+        inputs, gts = self.encode(subset, sample_id)
         arrays = self.model_inputs(inputs)
         names = [e["source"].split(":", 1)[1] for e in self.manifest["wiring"] if e["kind"] == "model"]
         index = names.index(input_name) if input_name else 0
         if isinstance(target, str) and target.isdigit() and (self.labels is None or target not in self.labels):
             target = int(target)
+        options: dict[str, Any] = {}
+        if target == "loss":
+            options = self._loss_target(gts)
+            if not isinstance(options["loss"], str):
+                method = "occlusion"
         result = attribution.explain(self.model, arrays, method=method, target=target, layer=layer, labels=self.labels,  # type: ignore[arg-type]
-                                     input_index=index)
+                                     input_index=index, **options)
         return result, arrays[index][0]
+
+    def _loss_target(self, gts: dict[str, np.ndarray]) -> dict[str, Any]:
+        from leapscope.sdk._builtins import _LOSSES
+
+        losses = self.loaded.integration.losses
+        if not losses or not gts:
+            raise LeapscopeError("explain: target='loss' needs a loss and a ground truth (this sample or integration has none)")
+        name, fn = next(iter(losses.items()))
+        edge = next((e for e in self.manifest["wiring"] if e["kind"] == "loss" and e["target"] == name and e["source"].startswith("gt:")), None)
+        gt = gts[edge["source"].split(":", 1)[1]] if edge else next(iter(gts.values()))
+        builtin = next((key for key, value in _LOSSES.items() if value is fn.function), None)
+        if builtin is not None:
+            return {"ground_truth": gt[None], "loss": builtin}
+        # a custom numpy loss: call it with the wired argument order (ground truth first, prediction second)
+        params = [e["argument"] for e in self.manifest["wiring"] if e["kind"] == "loss" and e["target"] == name]
+        gt_first = not params or next(e for e in self.manifest["wiring"] if e["kind"] == "loss" and e["target"] == name)["source"].startswith("gt:")
+        function = fn.function
+
+        def numpy_loss(g: np.ndarray, p: np.ndarray) -> np.ndarray:
+            return np.asarray(function(g, p) if gt_first else function(p, g), dtype=np.float32)
+
+        numpy_loss.__name__ = name
+        return {"ground_truth": gt[None], "loss": numpy_loss}
 
     def heatmap_visual(self, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray) -> Visual:
         """An ImageWithHeatmap for image inputs (at the image visualizer's size), else a bar chart per position."""
@@ -173,7 +205,7 @@ def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, r
         axes[1].plot(np.asarray(visual.data).reshape(-1), lw=0.6, color="tab:red")  # type: ignore[attr-defined]
         axes[1].set_xlabel("position")
     axes[0].set_title(f"{subset} / {sample_id}")
-    target = labels[result.target[0]] if result.target[0] < len(labels) else result.target[0]
+    target = "the loss" if result.target[0] < 0 else (labels[result.target[0]] if result.target[0] < len(labels) else result.target[0])
     axes[1].set_title(f"{result.method} for '{target}'" + (f" @ {result.layer}" if result.layer else ""))
     top = np.argsort(-probs)[:10][::-1]
     axes[2].barh([labels[i] for i in top], probs[top], color=["tab:red" if i == result.target[0] else "tab:blue" for i in top])

@@ -34,7 +34,7 @@ import numpy as np
 from leapscope.exceptions import LeapscopeError, ModelError
 from leapscope.models import ModelWrapper
 
-__all__ = ["METHODS", "Attribution", "deletion_auc", "explain", "insertion_auc", "randomization_check"]
+__all__ = ["METHODS", "TORCH_LOSSES", "Attribution", "deletion_auc", "explain", "insertion_auc", "randomization_check"]
 
 Method = Literal["saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradcam", "layercam", "occlusion"]
 METHODS: tuple[str, ...] = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradcam", "layercam", "occlusion")
@@ -132,13 +132,48 @@ def _select(out: Any, out_index: int) -> Any:
     return out[out_index]
 
 
-def _forward(module: Any, out_index: int, targets: Any) -> Any:
-    """A function x -> (B,) target scores for Captum and our own loops."""
+TORCH_LOSSES = ("cross_entropy", "cross_entropy_from_logits", "binary_cross_entropy", "mean_squared_error", "mean_absolute_error")
+
+
+def _torch_loss(name: str, out: Any, gt: Any) -> Any:
+    """Per-sample loss in torch, matching the built-in numpy losses of the SDK."""
+    torch = _torch()
+    o, g = out.reshape(len(out), -1), gt.reshape(len(gt), -1).to(out.dtype)
+    if name == "cross_entropy":
+        return -(g * torch.log(o.clamp(1e-7, 1.0))).sum(1)
+    if name == "cross_entropy_from_logits":
+        return -(g * torch.log_softmax(o, dim=1)).sum(1)
+    if name == "binary_cross_entropy":
+        p = o.clamp(1e-7, 1 - 1e-7)
+        return -(g * torch.log(p) + (1 - g) * torch.log(1 - p)).mean(1)
+    if name == "mean_squared_error":
+        return ((g - o) ** 2).mean(1)
+    if name == "mean_absolute_error":
+        return (g - o).abs().mean(1)
+    raise LeapscopeError(f"explain: no differentiable version of loss '{name}'; built-ins: {', '.join(TORCH_LOSSES)}")
+
+
+class _Scorer:
+    """What is explained, per sample: the score of a class, or the loss against the ground truth."""
+
+    def __init__(self, targets: list[int], loss: str | None = None, ground_truth: np.ndarray | None = None):
+        torch = _torch()
+        self.targets = torch.tensor(targets)
+        self.loss = loss
+        self.gt = None if ground_truth is None else torch.from_numpy(np.ascontiguousarray(ground_truth, dtype=np.float32))
+
+    def __call__(self, out: Any, index: Any) -> Any:
+        if self.loss is not None:
+            return _torch_loss(self.loss, out, self.gt[index])  # type: ignore[index]
+        return out.reshape(len(out), -1).gather(1, self.targets[index].view(-1, 1)).squeeze(1)
+
+
+def _forward(module: Any, out_index: int, scorer: _Scorer, index: Any) -> Any:
+    """A function x -> (B,) explained scores (class score or loss) for Captum and our own loops."""
 
     def fn(*xs: Any) -> Any:
         out = _select(module(*xs), out_index)
-        flat = out.reshape(len(out), -1)
-        return flat.gather(1, targets[: len(flat)].view(-1, 1)).squeeze(1)
+        return scorer(out, index[: len(out)])
 
     return fn
 
@@ -159,7 +194,7 @@ def _differentiable(wrapper: ModelWrapper, method: str) -> Any:
 # --- methods -------------------------------------------------------------------------
 
 
-def _integrated_gradients(module: Any, x: np.ndarray, baseline: np.ndarray, targets: list[int], out_index: int,
+def _integrated_gradients(module: Any, x: np.ndarray, baseline: np.ndarray, scorer: _Scorer, out_index: int,
                           steps: int, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Chunked IG over (sample, step) pairs with Gauss-Legendre nodes and weights on [0, 1]."""
     torch = _torch()
@@ -173,29 +208,29 @@ def _integrated_gradients(module: Any, x: np.ndarray, baseline: np.ndarray, targ
     grads_sum = torch.zeros_like(xt)
     sample_of = torch.arange(n).repeat_interleave(steps)
     step_of = torch.arange(steps).repeat(n)
-    tgt = torch.tensor(targets)
     for start in range(0, pairs, chunk):
         s, k = sample_of[start : start + chunk], step_of[start : start + chunk]
         a = alphas[k].view(-1, *([1] * (xt.dim() - 1)))
         points = (bt[s] + a * (xt[s] - bt[s])).requires_grad_(True)
-        scores = _forward(module, out_index, tgt[s])(points)
+        scores = _forward(module, out_index, scorer, s)(points)
         (grad,) = torch.autograd.grad(scores.sum(), points)
         grads_sum.index_add_(0, s, grad * w[k].view(-1, *([1] * (xt.dim() - 1))))
     attributions = ((xt - bt) * grads_sum).detach().numpy()
     with torch.no_grad():
-        ends = _forward(module, out_index, torch.cat([tgt, tgt]))(torch.cat([xt, bt]))
+        both = torch.arange(n).repeat(2)
+        ends = _forward(module, out_index, scorer, both)(torch.cat([xt, bt]))
     delta = (ends[:n] - ends[n:]).numpy()
     error = np.abs(attributions.reshape(n, -1).sum(1) - delta) / np.maximum(np.abs(delta), 1e-6)
     return attributions, error
 
 
-def _layer_cam(wrapper: ModelWrapper, x: np.ndarray, targets: list[int], out_index: int, layer: str, kind: str) -> np.ndarray:
+def _layer_cam(wrapper: ModelWrapper, x: np.ndarray, scorer: _Scorer, index: Any, out_index: int, layer: str, kind: str) -> np.ndarray:
     """Grad-CAM / LayerCAM on the layer's own layout; returns (B, H', W') maps."""
     torch = _torch()
     acts, outs = _activation_and_output(wrapper, torch.from_numpy(np.ascontiguousarray(x)), layer, out_index)
     if acts.dim() != 4:
         raise LeapscopeError(f"explain: layer '{layer}' is not spatial (activation shape {tuple(acts.shape)}); pick a convolutional layer")
-    scores = outs.reshape(len(outs), -1).gather(1, torch.tensor(targets).view(-1, 1)).sum()
+    scores = scorer(outs, index).sum()
     (grads,) = torch.autograd.grad(scores, acts)
     channel = 3 if wrapper.internal_layout == "NHWC" else 1
     spatial = (1, 2) if channel == 3 else (2, 3)
@@ -253,7 +288,7 @@ def _spatial_size(x: np.ndarray, channel_axis: int | None) -> tuple[int, int]:
 
 
 def _occlusion(wrapper: ModelWrapper, inputs: list[np.ndarray], index: int, targets: list[int], out_index: int,
-               baseline: float, window: int | None) -> np.ndarray:
+               baseline: float, window: int | None, loss: Any = None, ground_truth: np.ndarray | None = None) -> np.ndarray:
     """Sliding-window occlusion through ``wrapper.predict`` (no gradients, no torch conversion)."""
     torch = _torch()
     from captum.attr import Occlusion
@@ -266,6 +301,10 @@ def _occlusion(wrapper: ModelWrapper, inputs: list[np.ndarray], index: int, targ
         # Captum stacks several perturbations per sample; repeat the other inputs to match
         arrays = [batch if i == index else np.repeat(a, len(batch) // len(a), axis=0) for i, a in enumerate(inputs)]
         out = wrapper.predict(arrays)[out_index].reshape(len(batch), -1)
+        if loss is not None:  # the loss of each perturbed copy against its sample's ground truth
+            gt = np.repeat(ground_truth, len(batch) // len(ground_truth), axis=0)  # type: ignore[arg-type]
+            value = _torch_loss(loss, torch.from_numpy(out.astype(np.float32)), torch.from_numpy(gt)) if isinstance(loss, str) else torch.from_numpy(np.asarray(loss(gt, out), np.float32))
+            return value
         return torch.from_numpy(out.astype(np.float32))
 
     if x.ndim == 4:
@@ -281,7 +320,7 @@ def _occlusion(wrapper: ModelWrapper, inputs: list[np.ndarray], index: int, targ
         shape, strides = (size, *x.shape[2:]), (max(1, size // 2), *x.shape[2:])
     occ = Occlusion(forward)
     attr = occ.attribute(torch.from_numpy(x.astype(np.float32)), sliding_window_shapes=shape, strides=strides,
-                         baselines=baseline, target=torch.tensor(targets), perturbations_per_eval=16)
+                         baselines=baseline, target=None if loss is not None else torch.tensor(targets), perturbations_per_eval=16)
     return np.asarray(attr.numpy(), dtype=np.float32)
 
 
@@ -302,6 +341,8 @@ def explain(
     noise_level: float = 0.15,
     window: int | None = None,
     seed: int = 0,
+    ground_truth: np.ndarray | None = None,
+    loss: str | Any = "cross_entropy",
 ) -> Attribution:
     """Explain a batch of predictions.
 
@@ -310,7 +351,12 @@ def explain(
     model : ModelWrapper
     inputs : ndarray (B, ...) or a list with one batched array per model input
     method : one of :data:`METHODS`
-    target : None (the predicted class), a class index, a label name, or one index per sample
+    target : None (the predicted class), a class index, a label name, one index per sample, or
+        ``"loss"``: what raised the loss against ``ground_truth``
+    ground_truth : ndarray (B, ...), for ``target="loss"``
+    loss : str or callable, default "cross_entropy"
+        A built-in loss name (differentiable here, see :data:`TORCH_LOSSES`) or a numpy
+        function ``(gt, prediction) -> (B,)``, which only occlusion can explain.
     layer : str, optional
         Grad-CAM / LayerCAM layer (default: the last spatial layer).
     baseline : float or ndarray broadcastable to the input, default 0
@@ -346,12 +392,20 @@ def explain(
     arrays = model.check_inputs(_as_list(inputs))
     x = arrays[input_index]
     out_index = _output_index(model, output)
-    targets = _targets(model, arrays, target, out_index, labels)
+    explain_loss = isinstance(target, str) and target == "loss"
+    if explain_loss and ground_truth is None:
+        raise LeapscopeError("explain: target='loss' needs ground_truth= (the batch's encoded ground truths)")
+    if explain_loss and not isinstance(loss, str) and method != "occlusion":
+        raise LeapscopeError("explain: a custom numpy loss has no gradient; use method='occlusion' for target='loss'")
+    targets = [-1] * len(x) if explain_loss else _targets(model, arrays, target, out_index, labels)
+    scorer = _Scorer(targets, loss if explain_loss else None, ground_truth if explain_loss else None)
     channel_axis = _channel_axis(model, input_index, x)
     base = np.broadcast_to(np.asarray(0.0 if baseline is None else baseline, dtype=x.dtype), x.shape).copy()
+    extra: dict[str, Any] = {"target": "loss", "loss": loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")} if explain_loss else {}
     if method == "occlusion":
-        values = _occlusion(model, arrays, input_index, targets, out_index, float(np.asarray(base).flat[0]), window)
-        return Attribution(values, method, targets, channel_axis=channel_axis)
+        values = _occlusion(model, arrays, input_index, targets, out_index, float(np.asarray(base).flat[0]), window,
+                            loss if explain_loss else None, ground_truth if explain_loss else None)
+        return Attribution(values, method, targets, channel_axis=channel_axis, extra=extra)
     module = _differentiable(model, method) if model.framework != "keras" else model.torch_module()
     if len(arrays) > 1:
         raise LeapscopeError("explain: gradient methods explain single-input models; use method='occlusion' for several inputs")
@@ -363,26 +417,29 @@ def explain(
     if method in ("gradcam", "layercam"):
         name = layer or default_cam_layer(model)
         chunk = batch_size or _chunk_size(x[0].nbytes, 8)
-        cams = np.concatenate([_layer_cam(model, x[i : i + chunk], targets[i : i + chunk], out_index, name, method) for i in range(0, len(x), chunk)])
+        cams = np.concatenate([
+            _layer_cam(model, x[i : i + chunk], scorer, torch.arange(i, min(i + chunk, len(x))), out_index, name, method)
+            for i in range(0, len(x), chunk)
+        ])
         if x.ndim == 4:
             maps = _upsample(cams, _spatial_size(x, channel_axis))
             values = np.repeat(np.expand_dims(maps, channel_axis or 1), x.shape[channel_axis or 1], axis=channel_axis or 1)
             values = values / x.shape[channel_axis or 1]
         else:
             values = cams
-        return Attribution(values.astype(np.float32), method, targets, layer=name, channel_axis=channel_axis, extra={"cam": cams})
-    tgt = torch.tensor(targets)
+        return Attribution(values.astype(np.float32), method, targets, layer=name, channel_axis=channel_axis, extra={"cam": cams, **extra})
     if method == "integrated_gradients":
-        values, error = _integrated_gradients(module, x, base, targets, out_index, steps, batch_size)
+        values, error = _integrated_gradients(module, x, base, scorer, out_index, steps, batch_size)
         return Attribution(values.astype(np.float32), method, targets, completeness_error=error, channel_axis=channel_axis,
-                           extra={"steps": steps})
+                           extra={"steps": steps, **extra})
     from captum.attr import InputXGradient, NoiseTunnel, Saliency
 
     chunk = batch_size or _chunk_size(x[0].nbytes, 2 * (noise_samples if method == "smoothgrad" else 1))
     parts = []
     for i in range(0, len(x), chunk):
         xt = torch.from_numpy(np.ascontiguousarray(x[i : i + chunk])).requires_grad_(True)
-        fn = _forward(module, out_index, tgt[i : i + chunk])
+        index = torch.arange(i, min(i + chunk, len(x)))
+        fn = _forward(module, out_index, scorer, index)
         if method == "saliency":
             attr = Saliency(fn).attribute(xt, abs=True)
         elif method == "input_x_gradient":
@@ -390,11 +447,11 @@ def explain(
         else:
             torch.manual_seed(seed)
             spread = float(x.max() - x.min()) or 1.0
-            local = _forward(module, out_index, tgt[i : i + chunk].repeat(noise_samples))
+            local = _forward(module, out_index, scorer, index.repeat(noise_samples))
             attr = NoiseTunnel(Saliency(local)).attribute(xt, nt_type="smoothgrad", nt_samples=noise_samples,
                                                           nt_samples_batch_size=noise_samples, stdevs=noise_level * spread, abs=True)
         parts.append(attr.detach().numpy())
-    return Attribution(np.concatenate(parts).astype(np.float32), method, targets, channel_axis=channel_axis)
+    return Attribution(np.concatenate(parts).astype(np.float32), method, targets, channel_axis=channel_axis, extra=extra)
 
 
 # --- faithfulness ---------------------------------------------------------------------

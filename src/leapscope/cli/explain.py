@@ -22,7 +22,7 @@ def explain(
     sample_id: Annotated[str, typer.Argument(help="Sample id.")],
     subset: Annotated[str | None, typer.Option(help="Subset of the sample (needed when the id is in several).")] = None,
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(METHODS)}.")] = "integrated_gradients",
-    target: Annotated[str | None, typer.Option(help="Class index or label (default: the predicted class).")] = None,
+    target: Annotated[str | None, typer.Option(help="Class index, label, or 'loss' (what raised the loss; default: the predicted class).")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer for gradcam/layercam (default: the last spatial layer).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path("explanation.png"),
     workspace: WorkspaceOpt = None,
@@ -40,4 +40,5 @@ def explain(
     result, x = ctx.explain(chosen, sample_id, method=method, target=target, layer=layer)
     analysis.render_explanation_png(ctx, chosen, sample_id, result, x, output)
     extra = f", completeness error {result.completeness_error[0]:.3%}" if result.completeness_error is not None else ""
-    Console().print(f"wrote {output} ({method}, target {result.target[0]}{extra})")
+    explained = "the loss" if result.target[0] < 0 else f"target {result.target[0]}"
+    Console().print(f"wrote {output} ({result.method}, {explained}{extra})")
