@@ -311,15 +311,14 @@ def run_integration_test(
             raise ModelError(f"loading the model {source!r} failed: {type(exc).__name__}: {exc}") from exc
         _check_predictions(integration, predictor)
 
-    for name, kinds in (("input encoders", integration.input_encoders), ("integration test", None)):
-        if kinds is not None and not kinds:
-            parts.fail(name, ValidationError(  # type: ignore[arg-type]
-                "the integration declares no input encoder",
-                function="input_encoder",
-                expected="at least one @ls.input_encoder",
-                actual="none",
-                fix="add @ls.input_encoder('image') def image(sample_id, subset) -> np.ndarray",
-            ))
+    if not integration.input_encoders:
+        parts.fail("input encoders", ValidationError(
+            "the integration declares no input encoder",
+            function="input_encoder",
+            expected="at least one @ls.input_encoder",
+            actual="none",
+            fix="add @ls.input_encoder('image') def image(sample_id, subset) -> np.ndarray",
+        ))
     if integration.integration_test is None:
         parts.fail("integration test", ValidationError(
             "the integration declares no @ls.integration_test",
