@@ -18,11 +18,11 @@ import concurrent.futures as cf
 import functools
 import hashlib
 import importlib.metadata
+import logging
 import multiprocessing
 import os
 import platform
 import secrets
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +54,8 @@ from leapscope.sdk._subset import DataState, Subset
 from leapscope.store import MANIFEST_FILE, Run, RunWriter, Workspace, space_name, write_json
 
 __all__ = ["EvaluateConfig", "evaluate"]
+
+logger = logging.getLogger("leapscope.engine")
 
 #: vectors longer than this are not stored per sample (a segmentation mask would bloat the table)
 MAX_STORED_VALUES = 4096
@@ -600,7 +602,7 @@ def _latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str,
     try:
         layer = wrapper.default_latent_layer()
     except ModelError as exc:
-        print(f"warning: no latent space stored: {exc}", file=sys.stderr)
+        logger.warning("no latent space stored: %s", exc)
         return {}
     return {space_name(layer): layer}
 
@@ -608,7 +610,7 @@ def _latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str,
 def _find_resumable(ws: Workspace, version_id: int, config: EvaluateConfig) -> Any:
     for row in reversed(ws.catalog.runs()):
         if row.version_id == version_id and row.status == "running" and row.config == config.to_dict() and not _pid_alive(row.pid):
-            print(f"resuming run {row.id} (stopped before it completed)", file=sys.stderr)
+            logger.warning("resuming run %s (stopped before it completed)", row.id)
             return row
     return None
 
