@@ -66,7 +66,7 @@ def measure(name: str, path: Path, batches: list[np.ndarray]) -> dict[str, float
 def main() -> None:
     print("ModelWrapper vs bare onnxruntime.InferenceSession.run (ratio = ours / bare; higher is better)")
     measure("digits", ROOT / "examples" / "digits" / "model.onnx", _digits_batches(20_000, 256))
-    path, batches = _magika_batches(2_048, 64)
+    path, batches = _magika_batches(512, 64)
     measure("magika", path, batches)
 
 
