@@ -44,6 +44,8 @@ def test_samples_pagination_and_filters(client, run_id):
     by_insight = client.get(f"/api/v1/runs/{run_id}/samples", params={"insight": 0, "limit": 500}).json()
     insights = client.get(f"/api/v1/runs/{run_id}/insights").json()["data"]
     assert by_insight["total"] == len(insights[0]["rows"])
+    first = insights[0]["samples"][0]
+    assert first["sample_id"] == insights[0]["sample_ids"][0] and first["subset"] in ("training", "validation", "test")
     bad = client.get(f"/api/v1/runs/{run_id}/samples", params={"where": ["__import__('os') == 1"]})
     assert bad.status_code == 400 and "column op value" in bad.json()["detail"]
     unknown = client.get(f"/api/v1/runs/{run_id}/samples", params={"where": ["nope == 1"]})

@@ -78,6 +78,7 @@ export interface Insight {
   explanation: string;
   title: string;
   suggested_test: { filter: string; metric: string; min?: number; max?: number; current?: number } | null;
+  samples: { subset: string; sample_id: string }[];
 }
 
 export interface Visualizer {

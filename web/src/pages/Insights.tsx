@@ -57,8 +57,7 @@ export function InsightsPage({ runId }: { runId: string }) {
 function InsightCard({ runId, insight, project }: { runId: string; insight: Insight; project: string }) {
   const [open, setOpen] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
-  const subset = (i: number) => insight.subset.includes("|") ? null : insight.subset;
-  const visuals = useVisuals(runId, open && insight.sample_ids.length ? { subset: subset(0) ?? "validation", sample_id: insight.sample_ids[0] } : null);
+  const visuals = useVisuals(runId, open && insight.samples.length ? insight.samples[0] : null);
   const stats = Object.entries(insight.statistics).filter(([, v]) => typeof v !== "object");
   const save = async () => {
     if (!insight.suggested_test) return;
@@ -95,8 +94,8 @@ function InsightCard({ runId, insight, project }: { runId: string; insight: Insi
             </div>
           )}
           <div className="grid">
-            {insight.sample_ids.slice(0, 40).map((id, i) => (
-              <Thumb key={id + i} runId={runId} subset={subset(i) ?? "validation"} sampleId={id} visual={firstImageVisual(visuals.data?.visualizers ?? null)} size={56} />
+            {insight.samples.slice(0, 40).map((sample) => (
+              <Thumb key={sample.subset + sample.sample_id} runId={runId} subset={sample.subset} sampleId={sample.sample_id} visual={firstImageVisual(visuals.data?.visualizers ?? null)} size={56} />
             ))}
           </div>
         </div>

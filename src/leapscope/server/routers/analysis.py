@@ -37,9 +37,15 @@ def get_projection(run_id: str, method: str = Query("pca", pattern="^(pca|umap|t
 
 @router.get("/runs/{run_id}/insights", operation_id="listInsights")
 def list_insights(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
+    """Stored insights, ranked; each with its first 60 samples as (subset, sample_id) for sample grids."""
     run = s.run(run_id)
-    return {"data": [dict(index=i, **ins.to_dict()) for i, ins in enumerate(analysis.load_insights(run))],
-            "analyzed": (run.dir / "insights.json").exists()}
+    found = analysis.load_insights(run)
+    subsets = run.samples["subset"].to_pylist() if found else []
+    data = []
+    for i, insight in enumerate(found):
+        samples = [{"subset": subsets[r], "sample_id": sid} for r, sid in zip(insight.rows[:60], insight.sample_ids[:60], strict=True)]
+        data.append({"index": i, **insight.to_dict(), "samples": samples})
+    return {"data": data, "analyzed": (run.dir / "insights.json").exists()}
 
 
 @router.post("/runs/{run_id}/insights", operation_id="analyzeRun", status_code=202)
