@@ -68,17 +68,18 @@ def encode_batch(subset_name: str, sample_ids: list[Any], fail_fast: bool = Fals
     ok: list[int] = []
     errors: list[tuple[int, str, str]] = []
     hashes: list[str | None] = []
+    labels = {id(fn): fn_label(fn) for fn in integration.parts()}  # once per batch, not per sample
     for position, sample_id in enumerate(sample_ids):
         row_inputs, row_gts, row_meta = {}, {}, {}
         try:
             for name, enc in integration.input_encoders.items():
-                value = call_user(enc.function, sample_id, subset, name=fn_label(enc), subset=subset_name, sample_id=sample_id)
+                value = call_user(enc.function, sample_id, subset, name=labels[id(enc)], subset=subset_name, sample_id=sample_id)
                 row_inputs[name] = validate_encoded(enc, value, subset=subset_name, sample_id=sample_id, dtype=enc.dtype, tracker=state.tracker)
             for name, gt_enc in integration.gt_encoders.items() if labeled else ():
-                value = call_user(gt_enc.function, sample_id, subset, name=fn_label(gt_enc), subset=subset_name, sample_id=sample_id)
+                value = call_user(gt_enc.function, sample_id, subset, name=labels[id(gt_enc)], subset=subset_name, sample_id=sample_id)
                 row_gts[name] = validate_encoded(gt_enc, value, subset=subset_name, sample_id=sample_id, tracker=state.tracker)
             for meta in integration.metadata.values():
-                value = call_user(meta.function, sample_id, subset, name=fn_label(meta), subset=subset_name, sample_id=sample_id)
+                value = call_user(meta.function, sample_id, subset, name=labels[id(meta)], subset=subset_name, sample_id=sample_id)
                 row_meta.update(validate_metadata(meta, value, subset=subset_name, sample_id=sample_id, types=state.metadata_types))
         except LeapscopeError as exc:
             if fail_fast:

@@ -120,10 +120,12 @@ def validate_subsets(result: Any, *, function: str, unlabeled: bool = False) -> 
 class ShapeTracker:
     """Remembers the first shape each function returned, to catch shapes that change."""
 
-    first: dict[str, tuple[tuple[int, ...], str, Any]] = field(default_factory=dict)
+    first: dict[tuple[str, str], tuple[tuple[int, ...], str, Any]] = field(default_factory=dict)
 
     def check(self, fn: Decorated, shape: tuple[int, ...], subset: str, sample_id: Any) -> None:
-        seen = self.first.setdefault(fn.name + "/" + fn.kind.value, (shape, subset, sample_id))
+        seen = self.first.get((fn.name, fn.kind))
+        if seen is None:
+            seen = self.first[(fn.name, fn.kind)] = (shape, subset, sample_id)
         if seen[0] != shape:
             raise ValidationError(
                 "shape changed between samples",
