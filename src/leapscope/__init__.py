@@ -2,7 +2,7 @@
 
 ``import leapscope as ls`` gives the integration SDK (decorators, ``Subset``, visual
 types); it imports numpy only. The heavier Python API (``check``, ``evaluate``,
-``open_run``) is imported on first use.
+``open_run``, ``analyze``) is imported on first use.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from leapscope.sdk import __all__ as _sdk_all
 
 __version__ = "0.1.0"
 
-_API = {"check": "leapscope.api", "load_integration": "leapscope.api", "evaluate": "leapscope.api", "open_run": "leapscope.api"}
+_API = {name: "leapscope.api" for name in ("analyze", "check", "evaluate", "load_integration", "open_run")}
 
 __all__ = sorted([*_sdk_all, "LeapscopeError", "__version__", *_API])
 
