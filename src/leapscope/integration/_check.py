@@ -34,6 +34,7 @@ from leapscope.sdk._decorators import (
     GroundTruthEncoder,
     InputEncoder,
     Integration,
+    IntegrationTest,
     Kind,
     Metadata,
     ModelLoader,
@@ -334,11 +335,11 @@ def run_integration_test(
         for sample_id in subset.sample_ids[:samples]:
             _check_sample(integration, parts, subset, sample_id, tracker, metadata_types)
             if predictor is not None and integration.integration_test is not None and subset.state is not DataState.UNLABELED:
-                _run_test_once(integration, parts, predictor, subset, sample_id, tracker)
+                _run_test_once(integration.integration_test, parts, predictor, subset, sample_id, tracker)
 
     wiring: list[WiringEdge] = []
     if integration.integration_test is not None and subsets:
-        wiring = _trace(integration, parts, predictor, subsets, warnings)
+        wiring = _trace(integration, integration.integration_test, parts, predictor, subsets, warnings)
 
     return CheckReport(
         parts=list(parts.results.values()),
@@ -470,10 +471,8 @@ class _RealModel:
 
 
 def _run_test_once(
-    integration: Integration, parts: _Parts, predictor: Predictor, subset: Subset, sample_id: Any, tracker: ShapeTracker
+    test: IntegrationTest, parts: _Parts, predictor: Predictor, subset: Subset, sample_id: Any, tracker: ShapeTracker
 ) -> None:
-    test = integration.integration_test
-    assert test is not None  # noqa: S101 - checked by the caller
     if parts.failed("integration test"):
         return
     ctx = _RealContext(parts, predictor, subset, sample_id, tracker)
@@ -498,10 +497,9 @@ def _run_test_once(
 
 
 def _trace(
-    integration: Integration, parts: _Parts, predictor: Predictor | None, subsets: list[Subset], warnings: list[str]
+    integration: Integration, test: IntegrationTest, parts: _Parts, predictor: Predictor | None, subsets: list[Subset],
+    warnings: list[str],
 ) -> list[WiringEdge]:
-    test = integration.integration_test
-    assert test is not None  # noqa: S101 - checked by the caller
     labeled = next(s for s in subsets if s.state is not DataState.UNLABELED)
     input_names = [i.name for i in predictor.inputs] if predictor is not None else [f"input_{i}" for i in range(len(integration.input_encoders))]
     ctx = TraceContext(input_names, prediction_names(integration, predictor))
