@@ -46,7 +46,7 @@ function Dashboards({ detail }: { detail: RunDetail }) {
           {(rows) => {
             if (kind === "heatmap") {
               const xs = Array.from(new Set(rows.map((r) => String(r[by]))));
-              return <Chart id="by-metadata" data={[{ type: "heatmap", x: xs, y: subsets, z: subsets.map((s) => xs.map((x) => rows.find((r) => r.subset === s && String(r[by]) === x)?.value ?? null)), colorscale: "Viridis" }]} />;
+              return <Chart id="by-metadata" layout={{ xaxis: { type: "category" } }} data={[{ type: "heatmap", x: xs, y: subsets, z: subsets.map((s) => xs.map((x) => rows.find((r) => r.subset === s && String(r[by]) === x)?.value ?? null)), colorscale: "Viridis" }]} />;
             }
             return (
               <Chart
@@ -55,7 +55,7 @@ function Dashboards({ detail }: { detail: RunDetail }) {
                   const mine = rows.filter((r) => r.subset === s);
                   return { type: kind === "line" ? "scatter" : "bar", name: s, x: mine.map((r) => String(r[by])), y: mine.map((r) => r.value) };
                 })}
-                layout={{ barmode: "group", xaxis: { title: by }, yaxis: { title: column } }}
+                layout={{ barmode: "group", xaxis: { title: by, type: "category" }, yaxis: { title: column } }}
               />
             );
           }}
@@ -65,7 +65,7 @@ function Dashboards({ detail }: { detail: RunDetail }) {
         <h2>Confusion matrix</h2>
         <select aria-label="confusion subset" value={cmSubset} onChange={(e) => setCmSubset(e.target.value)}>{subsets.map((s) => <option key={s}>{s}</option>)}</select>
         <Status value={confusion} what="confusion matrix">
-          {(cm) => <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", showscale: true }]} layout={{ xaxis: { title: "predicted" }, yaxis: { title: "ground truth", autorange: "reversed" }, height: 420 }} />}
+          {(cm) => <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", reversescale: true, showscale: true }]} layout={{ xaxis: { title: "predicted", type: "category" }, yaxis: { title: "ground truth", autorange: "reversed", type: "category" }, height: 420 }} />}
         </Status>
       </div>
       <div className="card">

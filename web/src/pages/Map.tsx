@@ -26,6 +26,7 @@ function MapView({ detail }: { detail: RunDetail }) {
   const highlight = hashQuery().get("insight");
   const [method, setMethod] = useState("pca");
   const [colorBy, setColorBy] = useState("subset");
+  const [only, setOnly] = useState("");
   const [selected, setSelected] = useState<number[]>([]);
   const [hover, setHover] = useState<number | null>(null);
   const [projection, setProjection] = useState<{ x: number[]; y: number[] } | null>(null);
@@ -64,9 +65,11 @@ function MapView({ detail }: { detail: RunDetail }) {
   }, [runId, method]);
 
   const highlighted = useMemo(() => {
-    if (highlight === null || !insight.data) return null;
-    return new Set(insight.data[Number(highlight)]?.rows ?? []);
-  }, [highlight, insight.data]);
+    if (highlight !== null && insight.data) return new Set(insight.data[Number(highlight)]?.rows ?? []);
+    if (only && points.data) return new Set(points.data.subset.flatMap((s, i) => (s === only ? [i] : [])));
+    return null;
+  }, [highlight, insight.data, only, points.data]);
+  const subsetNames = points.data ? Array.from(new Set(points.data.subset.map(String))) : [];
 
   return (
     <section className="map-page">
@@ -87,8 +90,17 @@ function MapView({ detail }: { detail: RunDetail }) {
             ))}
           </select>
         </label>
+        <label>
+          filter{" "}
+          <select value={only} onChange={(e) => setOnly(e.target.value)} aria-label="filter subset">
+            <option value="">all subsets</option>
+            {subsetNames.map((s) => (
+              <option key={s} value={s}>{s} only</option>
+            ))}
+          </select>
+        </label>
         <span className="hint">click a point to open it · shift+drag to lasso a selection</span>
-        {highlighted && <span className="badge running">highlighting insight {highlight}</span>}
+        {highlight !== null && <span className="badge running">highlighting insight {highlight}</span>}
       </div>
       {error && <ErrorBox error={error} />}
       {pending && <div className="state loading"><span className="spinner" /> {pending}</div>}
