@@ -33,10 +33,11 @@ def base_url(digits_workspace):
     server = uvicorn.Server(uvicorn.Config(create_app(digits_workspace[0], warm=False), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    for _ in range(100):
+    for _ in range(600):
         if server.started:
             break
         time.sleep(0.1)
+    assert server.started, "the test server did not start within 60 s"
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
@@ -82,6 +83,7 @@ def test_click_a_point_opens_the_sample(page, base_url, digits_workspace):
     expect(canvas).to_be_visible()
     page.wait_for_function("() => window.leapscopeMap && window.leapscopeMap.getScreenPosition(0)")
     page.select_option("select[aria-label='color by']", "loss_cross_entropy")
+    page.select_option("select[aria-label='size by']", "loss_cross_entropy")
     page.select_option("select[aria-label='filter subset']", "validation")
     page.wait_for_timeout(300)
     shot(page, "map")

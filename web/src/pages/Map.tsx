@@ -27,6 +27,7 @@ function MapView({ detail }: { detail: RunDetail }) {
   const [method, setMethod] = useState("pca");
   const [colorBy, setColorBy] = useState("subset");
   const [only, setOnly] = useState("");
+  const [sizeBy, setSizeBy] = useState("");
   const [selected, setSelected] = useState<number[]>([]);
   const [hover, setHover] = useState<number | null>(null);
   const [projection, setProjection] = useState<{ x: number[]; y: number[] } | null>(null);
@@ -91,6 +92,15 @@ function MapView({ detail }: { detail: RunDetail }) {
           </select>
         </label>
         <label>
+          size by{" "}
+          <select value={sizeBy} onChange={(e) => setSizeBy(e.target.value)} aria-label="size by">
+            <option value="">—</option>
+            {numeric.map((c) => (
+              <option key={c}>{c}</option>
+            ))}
+          </select>
+        </label>
+        <label>
           filter{" "}
           <select value={only} onChange={(e) => setOnly(e.target.value)} aria-label="filter subset">
             <option value="">all subsets</option>
@@ -113,6 +123,7 @@ function MapView({ detail }: { detail: RunDetail }) {
             x={projection.x}
             y={projection.y}
             values={points.data[colorBy] ?? points.data.subset}
+            sizes={sizeBy ? (points.data[sizeBy] as (number | null)[]) : null}
             highlighted={highlighted}
             onSelect={(rows) => {
               if (rows.length === 1) window.location.hash = `#/runs/${runId}/samples/${points.data!.subset[rows[0]]}/${points.data!.sample_id[rows[0]]}`;
@@ -161,7 +172,7 @@ function colorsFor(values: (string | number | boolean | null)[]): { z: number[];
   return { z, colors: categories.map((_, i) => PALETTE[i % PALETTE.length]), legend: categories.slice(0, 14).map((c, i) => [c, PALETTE[i % PALETTE.length]]) };
 }
 
-function Scatter({ x, y, values, highlighted, onSelect, onHover }: { x: number[]; y: number[]; values: (string | number | boolean | null)[]; highlighted: Set<number> | null; onSelect: (rows: number[]) => void; onHover: (row: number | null) => void }) {
+function Scatter({ x, y, values, sizes, highlighted, onSelect, onHover }: { x: number[]; y: number[]; values: (string | number | boolean | null)[]; sizes: (number | null)[] | null; highlighted: Set<number> | null; onSelect: (rows: number[]) => void; onHover: (row: number | null) => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const plot = useRef<ReturnType<typeof createScatterplot> | null>(null);
   const { z, colors, legend } = useMemo(() => colorsFor(values), [values]);
@@ -189,12 +200,28 @@ function Scatter({ x, y, values, highlighted, onSelect, onHover }: { x: number[]
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
+  // valueB carries either the highlight (opacity) or the size field (ranked to [0, 1])
+  const sizeRank = useMemo(() => {
+    if (!sizes) return null;
+    const order = sizes.map((v, i) => [v ?? -Infinity, i] as [number, number]).sort((a, b) => a[0] - b[0]);
+    const rank = new Array<number>(sizes.length);
+    order.forEach(([, i], r) => (rank[i] = r / Math.max(1, order.length - 1)));
+    return rank;
+  }, [sizes]);
   useEffect(() => {
     const sp = plot.current;
     if (!sp) return;
-    sp.set({ colorBy: "valueA", pointColor: colors, opacityBy: highlighted ? "valueB" : null, opacity: highlighted ? [0.08, 1] : 0.85 });
-    sp.draw(norm.map(([px, py], i) => [px, py, z[i], highlighted ? (highlighted.has(i) ? 1 : 0) : 0]));
-  }, [norm, z, colors, highlighted]);
+    const sizing = !highlighted && sizeRank !== null;
+    sp.set({
+      colorBy: "valueA",
+      pointColor: colors,
+      opacityBy: highlighted ? "valueB" : null,
+      opacity: highlighted ? [0.08, 1] : 0.85,
+      sizeBy: sizing ? "valueB" : null,
+      pointSize: sizing ? Array.from({ length: 8 }, (_, i) => 3 + i * 1.5) : 5,
+    });
+    sp.draw(norm.map(([px, py], i) => [px, py, z[i], highlighted ? (highlighted.has(i) ? 1 : 0) : sizing ? sizeRank![i] : 0]));
+  }, [norm, z, colors, highlighted, sizeRank]);
   return (
     <div className="scatter-wrap">
       <canvas ref={canvas} className="scatter" data-testid="map" />
