@@ -130,6 +130,7 @@ def test_dashboards_and_wiring(page, base_url, digits_workspace):
     page.goto(f"{base_url}/#/runs/{run_id}/dashboards")
     expect(page.locator("#confusion .main-svg").first).to_be_visible(timeout=20000)
     expect(page.locator("#by-metadata .main-svg").first).to_be_visible()
+    expect(page.locator("#tests")).to_be_visible()
     shot(page, "dashboards")
     page.goto(f"{base_url}/#/runs/{run_id}/wiring")
     expect(page.locator("g[data-node='model']")).to_be_visible()

@@ -17,6 +17,7 @@ function Dashboards({ detail }: { detail: RunDetail }) {
   const agg = useApi<{ subset: string; value: number; n: number; [k: string]: unknown }[]>(column ? `/runs/${runId}/aggregate` : null, { column, by: `subset,${by}` });
   const confusion = useApi<{ labels: string[]; matrix: number[][] }>(`/runs/${runId}/confusion`, { subset: cmSubset });
   const across = useApi<{ run: string; version: string; subset: string; value: number }[]>(column ? `/projects/${detail.project}/compare` : null, { column, by: "subset" });
+  const tests = useApi<{ id: number; name: string; metric: string; filter: string | null; min: number | null; max: number | null; results: { run_id: string; passed: number; value: number | null }[] }[]>(`/projects/${detail.project}/tests`);
   const subsets = Object.keys(detail.summary ?? {});
   if (!numeric.length) return <Empty>This run has no metric or loss columns to chart.</Empty>;
   return (
@@ -66,6 +67,33 @@ function Dashboards({ detail }: { detail: RunDetail }) {
         <select aria-label="confusion subset" value={cmSubset} onChange={(e) => setCmSubset(e.target.value)}>{subsets.map((s) => <option key={s}>{s}</option>)}</select>
         <Status value={confusion} what="confusion matrix">
           {(cm) => <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", reversescale: true, showscale: true }]} layout={{ xaxis: { title: "predicted", type: "category" }, yaxis: { title: "ground truth", autorange: "reversed", type: "category" }, height: 420 }} />}
+        </Status>
+      </div>
+      <div className="card" id="tests">
+        <h2>Regression tests of {detail.project}</h2>
+        <Status value={tests} what="tests">
+          {(list) =>
+            list.length === 0 ? (
+              <Empty>No saved test. Save one from an insight's suggested test, or <code>leapscope test RUN --metric … --save NAME</code>.</Empty>
+            ) : (
+              <table>
+                <thead><tr><th>test</th><th>condition</th><th>this run</th><th>runs passed</th></tr></thead>
+                <tbody>
+                  {list.map((t) => {
+                    const mine = t.results.find((r) => r.run_id === runId);
+                    return (
+                      <tr key={t.id}>
+                        <td>{t.name}</td>
+                        <td>mean <code>{t.metric}</code> {t.min !== null ? `≥ ${t.min}` : ""} {t.max !== null ? `≤ ${t.max}` : ""} {t.filter ? <>where <code>{t.filter}</code></> : null}</td>
+                        <td>{mine ? <span className={`badge ${mine.passed ? "complete" : "failed"}`}>{mine.passed ? "pass" : "fail"} {fmt(mine.value)}</span> : "not run"}</td>
+                        <td>{t.results.filter((r) => r.passed).length} / {t.results.length}</td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            )
+          }
         </Status>
       </div>
       <div className="card">
