@@ -146,28 +146,25 @@ class RunContext:
         return {"ground_truth": gt[None], "loss": numpy_loss}
 
     def heatmap_visual(self, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray) -> Visual:
-        """An ImageWithHeatmap for image inputs (at the image visualizer's size), else a bar chart per position."""
+        """The heatmap as a visual: over the image (at the image visualizer's size), on the text visualizer's
+        tokens, as a curve over long 1-D inputs, or as bars named after a bar visualizer's labels."""
         heat = result.heatmap()[0]
+        visuals = list(self.visuals(subset, sample_id).values())  # re-encodes and predicts: once per call
         if heat.ndim == 2:
-            image = next((v for v in self.visuals(subset, sample_id).values() if isinstance(v, Image)), None)
+            image = next((v for v in visuals if isinstance(v, Image)), None)
             picture = image.to_uint8() if image is not None else image_to_uint8(np.moveaxis(x, 0, -1) if result.channel_axis == 1 else x)
             if picture.shape[:2] != heat.shape:
                 heat = attribution._upsample(heat[None], picture.shape[:2])[0]
             return ImageWithHeatmap(picture, heat)
         flat = heat.reshape(-1)
-        text = next((v for v in self.visuals(subset, sample_id).values() if isinstance(v, Text) and len(v.tokens) <= len(flat)), None)
+        text = next((v for v in visuals if isinstance(v, Text) and len(v.tokens) <= len(flat)), None)
         if text is not None:  # token positions: the visualizer's tokens are the first positions (padding last)
             return Text(text.tokens, heatmap=flat[: len(text.tokens)])
         if len(flat) > 64:  # byte positions: a curve over positions
             return Graph(flat, x_label="position", y_label=f"{result.method} attribution")
-        return HorizontalBar(flat, labels=self._feature_names(subset, sample_id, len(flat)))
-
-    def _feature_names(self, subset: str, sample_id: str | int, n: int) -> list[str]:
-        """Labels of a bar visualizer drawing the explained input (tabular features), else indices."""
-        for visual in self.visuals(subset, sample_id).values():
-            if isinstance(visual, HorizontalBar) and len(visual.labels) == n and visual.gt is None:
-                return visual.labels
-        return [str(i) for i in range(n)]
+        # tabular features: reuse the labels of a bar visualizer that draws this input
+        names = next((v.labels for v in visuals if isinstance(v, HorizontalBar) and len(v.labels) == len(flat) and v.gt is None), None)
+        return HorizontalBar(flat, labels=names or [str(i) for i in range(len(flat))])
 
 
 def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray, path: Path) -> Path:

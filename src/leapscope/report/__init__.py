@@ -148,7 +148,9 @@ def write_report(run: Run, path: str | Path, *, top_insights: int = 8, heatmap_m
     parts.append(f"<section><h2>Top insights</h2>{insights_html}</section>")
 
     if visual is not None:
-        worst = df[df.subset.isin(["validation", "test"])].sort_values(metric_cols[0] if metric_cols[0].startswith("loss_") else "row", ascending=False).head(4)
+        loss_col = next((c for c in metric_cols if c.startswith("loss_")), None)
+        held_out = df[df.subset.isin(["validation", "test"])]
+        worst = (held_out.sort_values(loss_col, ascending=False) if loss_col else held_out).head(4)
         blocks = []
         for subset, sample_id in zip(worst.subset, worst.sample_id, strict=True):
             try:
