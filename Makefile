@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch is pinned to the local CPU wheel through constraints.txt (a looser pin pulls CUDA)
+	# .[all] includes leapscope[tensorleap] (code-loader, to run Tensorleap integrations) and
+	# leapscope[tensorflow] (tensorflow-cpu: many Tensorleap integrations import it)
 	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
 	# onnx2torch declares torchvision, which has no CPU wheel here: install it alone
 	$(PIP) install -q --no-deps onnx2torch==1.5.15

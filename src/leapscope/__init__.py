@@ -7,11 +7,20 @@ types); it imports numpy only. The heavier Python API (``check``, ``evaluate``,
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-from leapscope.exceptions import LeapscopeError as LeapscopeError
-from leapscope.sdk import *  # noqa: F403
-from leapscope.sdk import __all__ as _sdk_all
+# Keras runs on torch in leapscope's process, also when TensorFlow is installed (leapscope[tensorflow]):
+# whatever imports keras first (tf.keras, an integration) must find the backend already chosen.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+# umap imports its TensorFlow-based ParametricUMAP (and so TensorFlow and Keras) when TensorFlow is
+# installed; leapscope never uses it, so that import fails fast instead of costing seconds per process.
+sys.modules.setdefault("umap.parametric_umap", None)  # type: ignore[arg-type]
+
+from leapscope.exceptions import LeapscopeError as LeapscopeError  # noqa: E402
+from leapscope.sdk import *  # noqa: F403, E402
+from leapscope.sdk import __all__ as _sdk_all  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -10,11 +10,15 @@ so ``except ValueError`` keeps working for callers that do not know leapscope::
     │   ├── ValidationError               (ValueError) a returned value breaks the contract
     │   ├── TracingError                  (TypeError)  arithmetic on a traced value in the test
     │   └── UserCodeError                              user code raised; carries its file and line
+    ├── FilterError                       (ValueError) a sample filter is malformed or names an unknown column
     ├── ModelError                                     loading or calling a model failed
     │   ├── ModelLoadError                (ValueError) unsupported file, unreadable model
     │   └── ModelInputError               (ValueError) wrong number, dtype or shape of inputs
     └── StoreError                                     workspace, catalog or run artifacts
-        └── RunNotFoundError              (KeyError)
+        ├── RunNotFoundError              (KeyError)
+        ├── NotFoundError                 (KeyError)   no such sample, subset, latent space, insight, job
+        ├── CorruptStorageError                        a catalog or run file is unreadable / damaged
+        └── DiskFullError                              not enough free space to write a run
 
 Messages name the function, argument, subset, sample id, the expected and the actual
 value, and say how to fix it. Those parts are also kept as attributes so tools
@@ -26,6 +30,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CorruptStorageError",
+    "DiskFullError",
+    "FilterError",
     "IntegrationDefinitionError",
     "IntegrationError",
     "IntegrationLoadError",
@@ -33,6 +40,7 @@ __all__ = [
     "ModelError",
     "ModelInputError",
     "ModelLoadError",
+    "NotFoundError",
     "RunNotFoundError",
     "StoreError",
     "TracingError",
@@ -41,8 +49,22 @@ __all__ = [
 ]
 
 
+def _redact(value: Any) -> Any:
+    # imported here: sdk._runtime imports this module
+    from leapscope.sdk._runtime import redact
+
+    return redact(value) if isinstance(value, str) else value
+
+
 class LeapscopeError(Exception):
-    """Base class of every error leapscope raises on purpose."""
+    """Base class of every error leapscope raises on purpose.
+
+    The run's secret (``AUTH_SECRET``) is redacted from the message and from every
+    message part at construction, so no error shows or stores it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*(_redact(a) for a in args), **kwargs)
 
 
 class IntegrationError(LeapscopeError):
@@ -80,6 +102,10 @@ class _ContextMixin:
         actual: str | None,
         fix: str | None,
     ) -> str:
+        problem, function, argument, subset, expected, actual, fix = (
+            _redact(v) for v in (problem, function, argument, subset, expected, actual, fix)
+        )
+        sample_id = _redact(sample_id)
         self.problem = problem
         self.function = function
         self.argument = argument
@@ -222,8 +248,43 @@ class StoreError(LeapscopeError):
     """The workspace, its catalog or a run's artifacts are missing or inconsistent."""
 
 
+class CorruptStorageError(StoreError):
+    """A workspace file (``catalog.sqlite``, ``samples.parquet``, ``latent/*.npy``,
+    ``manifest.json``, ...) exists but cannot be read: truncated, garbage or empty.
+
+    The message names the file and how to recover. Attribute ``path`` is the file.
+    """
+
+    def __init__(self, message: str, *, path: object = None):
+        super().__init__(message)
+        self.path = path
+
+
+class DiskFullError(StoreError):
+    """Not enough free space to write a run's files; the run stays resumable.
+
+    Attributes ``path`` (the folder written to), ``needed`` and ``free`` (bytes; ``needed`` may be None).
+    """
+
+    def __init__(self, message: str, *, path: object = None, needed: int | None = None, free: int | None = None):
+        super().__init__(message)
+        self.path, self.needed, self.free = path, needed, free
+
+
+class FilterError(LeapscopeError, ValueError):
+    """A sample filter (``column op literal [and ...]``) is malformed, names an unknown
+    column or compares a column with a literal of the wrong type."""
+
+
 class RunNotFoundError(StoreError, KeyError):
     """No run with the given id exists in the workspace."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFoundError(StoreError, KeyError):
+    """A run exists but has no such sample, subset, latent space, insight or job (the API answers 404)."""
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""

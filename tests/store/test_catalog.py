@@ -62,3 +62,58 @@ def test_run_lookup_by_prefix_and_missing(tmp_path):
         ws.catalog.run("nope")
     with pytest.raises(StoreError, match="invalid run id"):
         ws.open_run("../../etc")
+
+
+@pytest.mark.parametrize("pattern", ["_", "%", "2026_", "____", "%0"])
+def test_run_id_prefix_is_literal_not_a_like_pattern(tmp_path, pattern):
+    ws = Workspace(tmp_path)
+    version = ws.catalog.version(ws.catalog.project("p"), model_hash="m", code_hash="c")
+    ws.catalog.create_run("20260101-000000-aaaaaa", version, {}, {}, 1)
+    with pytest.raises(RunNotFoundError, match="no run"):
+        ws.catalog.run(pattern)
+    with pytest.raises(RunNotFoundError):
+        ws.open_run(pattern)
+    with pytest.raises(RunNotFoundError, match="empty run id"):
+        ws.catalog.run("")
+    assert ws.catalog.run("2026010").id == "20260101-000000-aaaaaa"
+
+
+def test_update_run_refuses_unknown_columns(tmp_path):
+    ws = Workspace(tmp_path)
+    version = ws.catalog.version(ws.catalog.project("p"), model_hash="m", code_hash="c")
+    ws.catalog.create_run("r1", version, {}, {}, 1)
+    with pytest.raises(StoreError, match="unknown run column"):
+        ws.catalog.update_run("r1", **{"status = 'complete', error": "x"})
+    assert ws.catalog.run("r1").status == "running"
+
+
+def test_run_lock_names_its_holder(tmp_path):
+    import os
+
+    from leapscope.store import RunLock, RunLockedError
+
+    first = RunLock(tmp_path / "runs" / "r1").acquire()
+    assert (tmp_path / "runs" / "r1" / "evaluate.pid").read_text().strip() == str(os.getpid())
+    with pytest.raises(RunLockedError, match=f"run r1 is being evaluated by pid {os.getpid()}"):
+        RunLock(tmp_path / "runs" / "r1").acquire()
+    assert not RunLock(tmp_path / "runs" / "r1").is_free()
+    first.release()
+    assert RunLock(tmp_path / "runs" / "r1").is_free()
+    with RunLock(tmp_path / "runs" / "r1") as again:
+        assert again.held
+
+
+def test_api_run_lookup_has_no_wildcards(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from leapscope.server import create_app
+
+    ws = Workspace(tmp_path)
+    version = ws.catalog.version(ws.catalog.project("p"), model_hash="m", code_hash="c")
+    ws.catalog.create_run("20260101-000000-aaaaaa", version, {}, {}, 1)
+    (tmp_path / "runs" / "20260101-000000-aaaaaa").mkdir(parents=True)
+    (tmp_path / "runs" / "20260101-000000-aaaaaa" / "manifest.json").write_text('{"run_id": "20260101-000000-aaaaaa"}')
+    with TestClient(create_app(tmp_path, warm=False, serve_ui=False), base_url="http://127.0.0.1") as client:
+        assert client.get("/api/v1/runs/20260101-000000-aaaaaa").status_code == 200
+        for pattern in ("_", "%25", "2026_", "____________________"):
+            assert client.get(f"/api/v1/runs/{pattern}").status_code == 404, pattern

@@ -1,4 +1,6 @@
 import { useEffect, useState } from "react";
+import { path, unseg } from "./api";
+import { PageBoundary } from "./ui";
 import { RunsPage } from "./pages/Runs";
 import { MapPage } from "./pages/Map";
 import { InsightsPage } from "./pages/Insights";
@@ -7,33 +9,43 @@ import { DashboardsPage } from "./pages/Dashboards";
 import { WiringPage } from "./pages/Wiring";
 
 // Hash routes: #/runs, #/runs/:id/(map|insights|dashboards|wiring), #/runs/:id/samples/:subset/:sample
-function useRoute(): string[] {
-  const read = () => window.location.hash.replace(/^#\/?/, "").split("?")[0].split("/").filter(Boolean).map(decodeURIComponent);
-  const [parts, setParts] = useState(read);
+// Every segment built from data is percent-encoded (see `path` in api.ts), so a sample id holding
+// `/ ? # %` is one segment here; the query of the route starts at the first literal `?`.
+export function routeParts(hash: string): string[] {
+  return hash.replace(/^#\/?/, "").split("?")[0].split("/").filter(Boolean).map(unseg);
+}
+
+function useRoute(): { parts: string[]; hash: string } {
+  const read = () => ({ parts: routeParts(window.location.hash), hash: window.location.hash });
+  const [route, setRoute] = useState(read);
   useEffect(() => {
-    const on = () => setParts(read());
+    const on = () => setRoute(read());
     window.addEventListener("hashchange", on);
     return () => window.removeEventListener("hashchange", on);
   }, []);
-  return parts;
+  return route;
 }
 
 export function hashQuery(): URLSearchParams {
-  return new URLSearchParams(window.location.hash.split("?")[1] ?? "");
+  const hash = window.location.hash;
+  const at = hash.indexOf("?");
+  return new URLSearchParams(at < 0 ? "" : hash.slice(at + 1));
 }
 
+const TABS: [string, string][] = [["map", "Population"], ["insights", "Insights"], ["dashboards", "Dashboards"], ["wiring", "Wiring"]];
+
 export function App() {
-  const parts = useRoute();
+  const { parts, hash } = useRoute();
   const runId = parts[0] === "runs" && parts[1] ? parts[1] : null;
   const page = runId ? parts[2] ?? "map" : "runs";
-  const tabs: [string, string][] = [["map", "Population"], ["insights", "Insights"], ["dashboards", "Dashboards"], ["wiring", "Wiring"]];
   let body;
-  if (!runId) body = <RunsPage />;
-  else if (page === "samples") body = <SamplePage runId={runId} subset={parts[3]} sampleId={parts[4]} />;
-  else if (page === "insights") body = <InsightsPage runId={runId} />;
-  else if (page === "dashboards") body = <DashboardsPage runId={runId} />;
-  else if (page === "wiring") body = <WiringPage runId={runId} />;
-  else body = <MapPage runId={runId} />;
+  let title: string;
+  if (!runId) [body, title] = [<RunsPage />, "Runs"];
+  else if (page === "samples") [body, title] = [<SamplePage runId={runId} subset={parts[3] ?? ""} sampleId={parts[4] ?? ""} />, "Sample"];
+  else if (page === "insights") [body, title] = [<InsightsPage runId={runId} />, "Insights"];
+  else if (page === "dashboards") [body, title] = [<DashboardsPage runId={runId} />, "Dashboards"];
+  else if (page === "wiring") [body, title] = [<WiringPage runId={runId} />, "Wiring"];
+  else [body, title] = [<MapPage runId={runId} />, "Population"];
   return (
     <div className="app">
       <header>
@@ -41,15 +53,20 @@ export function App() {
         <nav>
           <a href="#/runs" className={!runId ? "active" : ""}>Runs</a>
           {runId &&
-            tabs.map(([key, label]) => (
-              <a key={key} href={`#/runs/${runId}/${key}`} className={page === key ? "active" : ""} data-tab={key}>
+            TABS.map(([key, label]) => (
+              <a key={key} href={path`#/runs/${runId}/${key}`} className={page === key ? "active" : ""} data-tab={key}>
                 {label}
               </a>
             ))}
         </nav>
         {runId && <span className="runid">run {runId}</span>}
       </header>
-      <main>{body}</main>
+      <main>
+        {/* keyed by the route: moving to another page (or sample) clears a caught error */}
+        <PageBoundary key={hash.split("?")[0]} page={title}>
+          {body}
+        </PageBoundary>
+      </main>
     </div>
   );
 }

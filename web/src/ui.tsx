@@ -1,25 +1,25 @@
 // Small shared pieces: async state, status blocks, sample thumbnails, charts.
-import { useEffect, useRef, useState } from "react";
+import { Component, useEffect, useRef, useState, type ErrorInfo, type ReactNode } from "react";
 import Plotly from "plotly.js-dist-min";
-import { get, url } from "./api";
+import { get, path, url } from "./api";
 
 export type Async<T> = { loading: boolean; error: string | null; data: T | null };
 
-export function useApi<T>(path: string | null, query: Record<string, string | number | undefined | string[]> = {}, deps: unknown[] = []): Async<T> & { reload: () => void } {
+export function useApi<T>(apiPath: string | null, query: Record<string, string | number | undefined | string[]> = {}, deps: unknown[] = []): Async<T> & { reload: () => void } {
   const [state, setState] = useState<Async<T>>({ loading: true, error: null, data: null });
   const [tick, setTick] = useState(0);
   useEffect(() => {
-    if (path === null) return;
+    if (apiPath === null) return;
     let alive = true;
     setState((s) => ({ ...s, loading: true, error: null }));
-    get<{ data: T }>(path, query)
-      .then((r) => alive && setState({ loading: false, error: null, data: r.body.data }))
-      .catch((e: Error) => alive && setState({ loading: false, error: e.message, data: null }));
+    get<{ data: T }>(apiPath, query)
+      .then((r) => alive && setState({ loading: false, error: null, data: r.body?.data ?? null }))
+      .catch((e: unknown) => alive && setState({ loading: false, error: e instanceof Error ? e.message : String(e), data: null }));
     return () => {
       alive = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [path, tick, JSON.stringify(query), ...deps]);
+  }, [apiPath, tick, JSON.stringify(query), ...deps]);
   return { ...state, reload: () => setTick((t) => t + 1) };
 }
 
@@ -45,18 +45,52 @@ export function Empty({ children }: { children: React.ReactNode }) {
 
 export function Status<T>({ value, what, children }: { value: Async<T>; what: string; children: (data: T) => React.ReactNode }) {
   if (value.error) return <ErrorBox error={value.error} />;
-  if (value.loading && value.data === null) return <Loading what={what} />;
-  if (value.data === null) return <Loading what={what} />;
+  if (value.data === null || value.data === undefined) return value.loading ? <Loading what={what} /> : <ErrorBox error={`the server sent no ${what}`} />;
   return <>{children(value.data)}</>;
 }
 
 export function Thumb({ runId, subset, sampleId, visual, size = 64, label }: { runId: string; subset: string; sampleId: string; visual: string | null; size?: number; label?: string }) {
   return (
-    <a className="thumb" href={`#/runs/${runId}/samples/${subset}/${sampleId}`} title={`${subset} / ${sampleId}`} data-sample={sampleId}>
-      {visual ? <img src={url(`/runs/${runId}/samples/${subset}/${sampleId}/visuals/${visual}`)} width={size} height={size} loading="lazy" alt={sampleId} /> : <span className="noimg">{sampleId}</span>}
+    <a className="thumb" href={path`#/runs/${runId}/samples/${subset}/${sampleId}`} title={`${subset} / ${sampleId}`} data-sample={sampleId}>
+      {visual ? <img src={url(path`/runs/${runId}/samples/${subset}/${sampleId}/visuals/${visual}`)} width={size} height={size} loading="lazy" alt={sampleId} /> : <span className="noimg">{sampleId}</span>}
       <span className="caption">{label ?? sampleId}</span>
     </a>
   );
+}
+
+/**
+ * Error boundary around one page: a render error shows a readable card with a retry button
+ * (the nav bar, outside the boundary, stays), instead of unmounting the whole app.
+ */
+export class PageBoundary extends Component<{ page: string; children: ReactNode }, { error: Error | null; attempt: number }> {
+  state: { error: Error | null; attempt: number } = { error: null, attempt: 0 };
+
+  static getDerivedStateFromError(error: unknown) {
+    return { error: error instanceof Error ? error : new Error(String(error)) };
+  }
+
+  componentDidCatch(error: Error, info: ErrorInfo) {
+    console.error(`leapscope: the ${this.props.page} page failed to render`, error, info.componentStack);
+  }
+
+  retry = () => this.setState((s) => ({ error: null, attempt: s.attempt + 1 }));
+
+  render() {
+    const { error, attempt } = this.state;
+    if (error)
+      return (
+        <div className="card state error page-error" role="alert" data-testid="page-error">
+          <h2>The {this.props.page} page could not be shown</h2>
+          <p>
+            <code>{error.message || String(error)}</code>
+          </p>
+          <p className="hint">The data this page received is not in the shape it expects (an older or partly written run?). The rest of the app still works.</p>
+          <button onClick={this.retry}>Retry</button> <a href="#/runs">Back to runs</a>
+        </div>
+      );
+    // a new key on retry remounts the page, so its data is fetched again
+    return <div key={attempt} className="page">{this.props.children}</div>;
+  }
 }
 
 export function Chart({ data, layout, id }: { data: object[]; layout?: object; id?: string }) {

@@ -153,7 +153,7 @@ def explain_group(metadata: pd.DataFrame, inside: np.ndarray, scope: np.ndarray)
     information between group membership and the column (scikit-learn).
     Numeric columns: standardised mean difference >= 0.5.
 
-    Returns (sentence, statistics, pandas filter of the strongest predicate or None).
+    Returns (sentence, statistics, leapscope filter (``column op literal``, see ``leapscope.store.parse_filter``) of the strongest predicate or None).
     """
     from sklearn.metrics import mutual_info_score
 

@@ -29,7 +29,7 @@ from leapscope.analysis._insights import (
 from leapscope.analysis._projection import Method, project
 from leapscope.analysis._types import INSIGHT_TYPES, Insight
 from leapscope.exceptions import LeapscopeError, StoreError
-from leapscope.store import Run, Workspace, atomic_path, write_json
+from leapscope.store import Run, Workspace, atomic_path, parse_filter, write_json
 
 __all__ = [
     "aggregate",
@@ -232,21 +232,36 @@ def _row_of(run: Run, sample_id: str, subset: str | None) -> int:
 def similar(run: Run, sample_id: str, *, subset: str | None = None, k: int = 10, space: str | None = None) -> pd.DataFrame:
     """The ``k`` nearest samples in latent space (cosine), nearest first, without the sample itself.
 
-    Returns a DataFrame with columns row, subset, sample_id, distance.
+    Returns a DataFrame with columns row (int), subset, sample_id (str), distance (float,
+    ``1 - cos``, in [0, 2]); at most ``k`` rows. Samples whose latent vector holds NaN or inf
+    are never neighbours. When the sample's own vector is not finite (its model output was NaN)
+    or no other sample has a finite one, the result is empty and ``df.attrs["note"]`` says why.
+
+    Raises
+    ------
+    StoreError
+        No such sample (or it is in several subsets and ``subset`` is not given), or no such
+        latent space.
     """
     from sklearn.neighbors import NearestNeighbors
 
     latent = np.asarray(run.latent(space), dtype=np.float32)
     row = _row_of(run, sample_id, subset)
+    samples = run.samples.select(["row", "subset", "sample_id"]).to_pandas()
     valid = np.flatnonzero(np.isfinite(latent).all(axis=1))
-    x = latent[valid] / np.maximum(np.linalg.norm(latent[valid], axis=1, keepdims=True), 1e-12)
+    others = valid[valid != row]
+    if not np.isfinite(latent[row]).all() or len(others) == 0:
+        empty = samples.iloc[:0].reset_index(drop=True).assign(distance=np.zeros(0, dtype=np.float64))
+        empty.attrs["note"] = (f"sample {sample_id!r} has a non-finite latent vector (NaN or inf; its model output was not finite), "
+                               "so it has no neighbours" if not np.isfinite(latent[row]).all()
+                               else "no other sample has a finite latent vector")
+        return empty
+    x = latent[others] / np.maximum(np.linalg.norm(latent[others], axis=1, keepdims=True), 1e-12)
     query = latent[row : row + 1] / max(float(np.linalg.norm(latent[row])), 1e-12)
-    dist, idx = NearestNeighbors(n_neighbors=min(k + 1, len(valid))).fit(x).kneighbors(query)
-    rows = valid[idx[0]]
-    keep = rows != row
-    df = run.samples.select(["row", "subset", "sample_id"]).to_pandas().iloc[rows[keep]].reset_index(drop=True)
-    df["distance"] = (dist[0][keep] ** 2) / 2
-    return df.head(k)
+    dist, idx = NearestNeighbors(n_neighbors=min(k, len(others))).fit(x).kneighbors(query)
+    df = samples.iloc[others[idx[0]]].reset_index(drop=True)
+    df["distance"] = (dist[0] ** 2) / 2
+    return df
 
 
 def recommend_labeling(run: Run, n: int, *, subset: str = "unlabeled", space: str | None = None, seed: int = 0) -> pd.DataFrame:
@@ -289,29 +304,40 @@ def _quote(name: str) -> str:
 
 
 def aggregate(run: Run, column: str, *, by: Sequence[str] = (), agg: str = "mean", where: str | None = None) -> pd.DataFrame:
-    """``agg(column)`` grouped by metadata/subset columns, via DuckDB over samples.parquet.
+    """``agg(column)`` grouped by metadata/subset columns, via DuckDB over the run's samples.
 
-    ``where`` is a pandas query (e.g. ``digit_label == "8"``) applied first.
+    ``where`` selects rows first: ``column op literal [and ...]`` (e.g. ``digit_label == "8"``),
+    parsed by :func:`leapscope.store.parse_filter` into bound parameters, never run as code.
+    Returns a DataFrame with the ``by`` columns, ``value`` and ``n`` (one row per group).
+
+    Raises
+    ------
+    FilterError
+        A malformed ``where``, an unknown column in it or a literal of the wrong type.
+    LeapscopeError
+        Unknown aggregate or unknown ``column`` / ``by`` column.
     """
     if agg not in AGGREGATES:
         raise LeapscopeError(f"unknown aggregate {agg!r}; available: {', '.join(AGGREGATES)}")
-    names = set(run.samples.column_names)
+    table = run.samples
+    names = set(table.column_names)
     for name in [column, *by]:
         if name not in names:
             raise LeapscopeError(f"run {run.id} has no column '{name}'; columns: {', '.join(sorted(names))}")
+    clause, params = parse_filter(where, table.schema).sql()
     import duckdb
 
-    frame = run.samples.select([*dict.fromkeys([column, *by, "subset", *(names if where else [])])]).to_pandas() if where else None
     con = duckdb.connect()
     try:
-        if frame is not None:
-            con.register("samples", frame.query(where))
-        else:
-            con.execute(f"CREATE VIEW samples AS SELECT * FROM read_parquet('{run.samples_path.as_posix()}')")
+        con.register("samples", table)
         groups = ", ".join(_quote(b) for b in by)
         select = f"{groups + ', ' if groups else ''}{AGGREGATES[agg]}({_quote(column)}) AS value, count(*) AS n"
-        query = f"SELECT {select} FROM samples" + (f" GROUP BY {groups} ORDER BY {groups}" if groups else "")
-        return con.execute(query).df()
+        # identifiers are checked above and quoted; filter values are bound parameters
+        parts = ["SELECT", select, "FROM samples"]
+        parts += ["WHERE", clause] if clause else []
+        parts += ["GROUP BY", groups, "ORDER BY", groups] if groups else []
+        query = " ".join(parts)
+        return con.execute(query, params).df()
     finally:
         con.close()
 

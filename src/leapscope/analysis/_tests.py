@@ -7,21 +7,30 @@ every new run of the project and their results stored in the catalog.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from leapscope.exceptions import LeapscopeError
-from leapscope.store import Run, Workspace
+from leapscope.store import Run, Workspace, parse_filter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+MAX_NAME_LENGTH = 200
+"""Longest accepted test name and metric name (characters)."""
 
 __all__ = ["TestResult", "ThresholdTest", "run_saved_tests", "run_test", "save_test", "saved_tests"]
 
 
 @dataclass(frozen=True)
 class ThresholdTest:
-    """``filter`` is a pandas query over samples.parquet columns (``digit_label == "8"``);
-    ``metric`` a column; at least one of ``min`` / ``max``."""
+    """``filter`` selects samples: ``column op literal [and ...]`` over samples.parquet columns
+    (``digit_label == "8" and loss_cross_entropy > 0.5``; see :func:`leapscope.store.parse_filter`;
+    it is parsed, never evaluated as code); ``metric`` a column; at least one of ``min`` / ``max``
+    (finite numbers)."""
 
     __test__ = False  # not a pytest class
 
@@ -34,6 +43,38 @@ class ThresholdTest:
     def __post_init__(self) -> None:
         if self.min is None and self.max is None:
             raise LeapscopeError(f"test '{self.name or self.metric}': give --min and/or --max")
+
+    def validate(self, schema: pa.Schema | None = None) -> None:
+        """Check the name, the bounds and the filter (its columns and literal types too with ``schema``).
+
+        Raises
+        ------
+        FilterError
+            The filter is malformed, too long, names an unknown column or has a literal of the wrong type.
+        LeapscopeError
+            A name or metric over :data:`MAX_NAME_LENGTH` characters, a NaN/infinite bound, ``min > max``,
+            or (with ``schema``) an unknown or non-numeric metric column.
+        """
+        label = (self.name or self.metric)[:60]
+        for field, value in (("name", self.name), ("metric", self.metric)):
+            if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH:
+                size = len(value) if isinstance(value, str) else type(value).__name__
+                raise LeapscopeError(f"test '{label}': {field} must be a string of at most {MAX_NAME_LENGTH} characters (got {size})")
+        for field, bound in (("min", self.min), ("max", self.max)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float) or not math.isfinite(bound)):
+                raise LeapscopeError(f"test '{label}': {field} must be a finite number, got {bound!r}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise LeapscopeError(f"test '{label}': min {self.min} is above max {self.max}; no mean can pass")
+        parse_filter(self.filter, schema)
+        if schema is not None and self.metric not in schema.names:
+            candidates = [c for c in schema.names if c.startswith(("metric_", "loss_"))]
+            raise LeapscopeError(f"test '{label}': the run has no column '{self.metric}'; metric and loss columns: {', '.join(candidates)}")
+        if schema is not None:
+            import pyarrow as pa
+
+            dtype = schema.field(self.metric).type
+            if not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)):
+                raise LeapscopeError(f"test '{label}': column '{self.metric}' holds {dtype} values, not numbers; give a metric_* or loss_* column")
 
     def describe(self) -> str:
         bounds = " and ".join(b for b in (f">= {self.min}" if self.min is not None else "", f"<= {self.max}" if self.max is not None else "") if b)
@@ -57,23 +98,20 @@ class TestResult:
 def run_test(run: Run, test: ThresholdTest) -> TestResult:
     """Evaluate one threshold test on a run.
 
+    The filter is parsed by :func:`leapscope.store.parse_filter` and applied as a pyarrow
+    mask; nothing of it is run as code.
+
     Raises
     ------
+    FilterError
+        A malformed filter, an unknown filter column or a literal of the wrong type.
     LeapscopeError
-        Unknown metric column or a filter pandas cannot parse (the message lists the columns).
+        Unknown metric column (the message lists the metric and loss columns) or bad bounds.
     """
-    df = run.to_pandas()
-    if test.metric not in df.columns:
-        candidates = [c for c in df.columns if c.startswith(("metric_", "loss_"))]
-        raise LeapscopeError(f"test: run {run.id} has no column '{test.metric}'; metric and loss columns: {', '.join(candidates)}")
-    if test.filter:
-        try:
-            df = df.query(test.filter)
-        except Exception as exc:
-            raise LeapscopeError(
-                f"test: cannot apply filter {test.filter!r}: {type(exc).__name__}: {exc}; columns: {', '.join(df.columns)}"
-            ) from exc
-    values = df[test.metric].astype(float).to_numpy()
+    table = run.samples
+    test.validate(table.schema)
+    mask = parse_filter(test.filter, table.schema).mask(table)
+    values = np.asarray(table.column(test.metric).to_numpy(zero_copy_only=False), dtype=float)[mask]
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return TestResult(test, False, None, 0, f"no sample matches {test.filter!r}")
@@ -83,10 +121,21 @@ def run_test(run: Run, test: ThresholdTest) -> TestResult:
 
 
 def save_test(workspace: Workspace, project: str, test: ThresholdTest) -> None:
-    """Save (or replace) a named test of a project."""
+    """Save (or replace) a named test of an existing project.
+
+    Raises
+    ------
+    FilterError
+        The filter is malformed (checked here, and against the columns when the test is run).
+    LeapscopeError
+        No name, a name over :data:`MAX_NAME_LENGTH` characters, or non-finite bounds.
+    StoreError
+        No project of that name (it is not created).
+    """
     if not test.name:
         raise LeapscopeError("a saved test needs a name (--save NAME)")
-    proj = workspace.catalog.project(project)
+    test.validate()
+    proj = workspace.catalog.project(project, create=False)
     with workspace.catalog.connect() as db:
         db.execute(
             "INSERT INTO tests (project_id, name, spec) VALUES (?, ?, ?) ON CONFLICT(project_id, name) DO UPDATE SET spec = excluded.spec",
@@ -95,14 +144,25 @@ def save_test(workspace: Workspace, project: str, test: ThresholdTest) -> None:
 
 
 def saved_tests(workspace: Workspace, project: str) -> list[tuple[int, ThresholdTest]]:
-    proj = workspace.catalog.project(project)
+    """``(id, test)`` of every saved test of a project, by name (specs are loaded, not validated).
+
+    Raises
+    ------
+    StoreError
+        No project of that name.
+    """
+    proj = workspace.catalog.project(project, create=False)
     with workspace.catalog.connect() as db:
         rows = db.execute("SELECT id, spec FROM tests WHERE project_id = ? ORDER BY name", (proj.id,)).fetchall()
     return [(int(r["id"]), ThresholdTest(**json.loads(r["spec"]))) for r in rows]
 
 
 def run_saved_tests(workspace: Workspace, run: Run) -> list[TestResult]:
-    """Run every saved test of the run's project; store pass/fail in the catalog."""
+    """Run every saved test of the run's project; store pass/fail in the catalog.
+
+    A test whose spec no longer validates (e.g. a filter saved before filters were parsed)
+    is reported as failing with the reason; it is never executed.
+    """
     results = []
     for test_id, test in saved_tests(workspace, run.row.project):
         try:

@@ -36,7 +36,7 @@ class Insight:
     explanation : str
         Plain language, naming the over-represented metadata.
     suggested_test : dict or None
-        ``{"filter": <pandas query>, "metric": <column>, "min"|"max": <threshold>}``.
+        ``{"filter": <filter: column op literal [and ...]>, "metric": <column>, "min"|"max": <threshold>}``.
     title : str
         One line for lists.
     """

@@ -62,7 +62,8 @@ def insights(
 def threshold_test(
     run: RunArg,
     metric: Annotated[str, typer.Option(help="Column to average, e.g. metric_accuracy (a bare name gets metric_).")],
-    filter: Annotated[str | None, typer.Option("--filter", help='pandas query selecting samples, e.g. \'digit_label == "8"\'.')] = None,
+    filter: Annotated[str | None, typer.Option("--filter", help='Samples to average over: column op literal [and ...] with op == != < <= > >= in [..]; '
+                                                            'strings in quotes, e.g. \'digit_label == "8" and loss_cross_entropy > 0.5\'. Parsed, never run as code.')] = None,
     min_value: Annotated[float | None, typer.Option("--min", help="Fail when the mean is below.")] = None,
     max_value: Annotated[float | None, typer.Option("--max", help="Fail when the mean is above.")] = None,
     save: Annotated[str | None, typer.Option(help="Save the test under this name; it then runs on every new run of the project.")] = None,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from leapscope import api
@@ -33,29 +34,30 @@ def render_report(report: CheckReport, console: Console) -> None:
     table.add_column("functions")
     table.add_column("checked", justify="right")
     table.add_column("first error", overflow="fold", max_width=90)
-    for part in report.to_dict()["parts"]:
+    data = report.to_dict()  # secrets redacted
+    for part in data["parts"]:
         mandatory = "" if part["mandatory"] else " [dim](optional)[/]"
         table.add_row(
             _SYMBOL[part["status"]],
             part["part"] + mandatory,
             ", ".join(part["functions"]) or "[dim]none[/]",
             str(part["checked"]),
-            _first_error(part),
+            Text(_first_error(part)),  # user text: never read as rich markup
         )
     console.print(table)
-    subsets = ", ".join(f"{k} {v}" for k, v in report.subsets.items()) or "none"
+    subsets = ", ".join(f"{k} {v}" for k, v in data["subsets"].items()) or "none"
     console.print(f"subsets: {subsets}  ·  {report.samples_per_subset} samples checked per subset  ·  {report.seconds:.2f}s")
-    if report.wiring:
+    if data["wiring"]:
         tree = Tree("[bold]wiring[/]")
         by_target: dict[tuple[str, str], list[str]] = {}
-        for edge in report.wiring:
-            by_target.setdefault((edge.kind, edge.target), []).append(f"{edge.argument} ← {edge.source}")
+        for edge in data["wiring"]:
+            by_target.setdefault((edge["kind"], edge["target"]), []).append(f"{edge['argument']} ← {edge['source']}")
         for (kind, target), args in by_target.items():
             branch = tree.add(f"[cyan]{kind}[/] {target}")
             for arg in args:
                 branch.add(arg)
         console.print(tree)
-    for warning in report.warnings:
+    for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
     if report.valid:
         console.print("[bold green]valid[/]: every mandatory part passes")

@@ -14,13 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from leapscope._process import die_with_parent
 from leapscope.exceptions import LeapscopeError
 from leapscope.integration import call_user
 from leapscope.integration._validate import ShapeTracker, fn_label, validate_encoded, validate_metadata
 from leapscope.sdk._decorators import Integration
+from leapscope.sdk._runtime import use_secret
 from leapscope.sdk._subset import DataState, Subset
 
-__all__ = ["STATE", "EncodeState", "EncodedBatch", "encode_batch"]
+__all__ = ["STATE", "EncodeState", "EncodedBatch", "encode_batch", "init_worker"]
 
 
 @dataclass
@@ -48,6 +50,16 @@ class EncodedBatch:
 
 
 STATE: EncodeState | None = None
+
+
+def init_worker(parent_pid: int, secret: str | None) -> None:
+    """Initializer of an encoding worker: exit when the evaluating process dies; take the run's secret.
+
+    ``parent_pid`` is ``os.getpid()`` of the parent before it forked (see
+    :func:`leapscope._process.die_with_parent`); ``secret`` the run's ``AUTH_SECRET`` or None.
+    """
+    die_with_parent(parent_pid)
+    use_secret(secret)
 
 
 def _error_parts(exc: LeapscopeError) -> tuple[str, str]:

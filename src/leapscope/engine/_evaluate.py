@@ -33,7 +33,7 @@ import numpy as np
 
 from leapscope.engine import _encode
 from leapscope.engine._encode import EncodedBatch, EncodeState, encode_batch
-from leapscope.exceptions import LeapscopeError, ModelError, StoreError, ValidationError
+from leapscope.exceptions import DiskFullError, LeapscopeError, ModelError, StoreError, ValidationError
 from leapscope.integration import (
     MODEL_TARGET,
     LoadedIntegration,
@@ -45,13 +45,24 @@ from leapscope.integration import (
     resolve_model_source,
     run_integration_test,
 )
-from leapscope.integration._validate import ShapeTracker, fn_label, validate_per_sample
+from leapscope.integration._validate import ShapeTracker, fn_label, validate_per_sample, validate_predictions
 from leapscope.models import ModelWrapper
 from leapscope.models import load as load_model
 from leapscope.sdk._decorators import Decorated, Integration
-from leapscope.sdk._runtime import SECRET_ENV
+from leapscope.sdk._runtime import SECRET_ENV, redact, with_secret_file
 from leapscope.sdk._subset import DataState, Subset
-from leapscope.store import MANIFEST_FILE, Run, RunWriter, Workspace, space_name, write_json
+from leapscope.store import (
+    MANIFEST_FILE,
+    SAMPLES_FILE,
+    Run,
+    RunLock,
+    RunLockedError,
+    RunWriter,
+    Workspace,
+    space_name,
+    summarize,
+    write_json,
+)
 
 __all__ = ["EvaluateConfig", "evaluate"]
 
@@ -303,6 +314,8 @@ class _Evaluation:
         self.wrapper, self.wiring, self.spaces, self.config, self.fail_fast = wrapper, wiring, spaces, config, fail_fast
         self.predictions = prediction_names(self.integration, wrapper)
         self.labels = {p.name: p.labels for p in self.integration.predictions if p.labels}
+        loader = self.integration.model_loader
+        self.model_label = fn_label(loader) if loader is not None else "model"
 
     def rows_for(self, batch: EncodedBatch, rows: _ChunkRows, first_row: int) -> None:
         """Predict, score and add one encoded batch to the chunk (vectorised per batch)."""
@@ -330,8 +343,21 @@ class _Evaluation:
                     raise
                 for i in batch.ok:
                     errors[i].append(("model", str(exc)))
+        # a sample with a NaN/inf prediction is a model error: no prediction, label, metric or loss for it
+        keep = np.ones(n_ok, bool)
+        bad = validate_predictions(self.model_label, preds, subset=batch.subset, sample_ids=ok_ids) if preds else {}
+        for i in sorted(bad):
+            if self.fail_fast:
+                raise bad[i]
+            errors[batch.ok[i]].append((self.model_label, str(bad[i])))
+            keep[i] = False
+        scored, scored_ids = ok, ok_ids
         arrays = {f"input:{k}": v for k, v in batch.inputs.items()}
         arrays.update({f"gt:{k}": v for k, v in batch.gts.items()})
+        if bad:  # copy the arrays of the finite samples only when some are not
+            scored, scored_ids = ok[keep], [sid for sid, k in zip(ok_ids, keep, strict=True) if k]
+            preds = {k: v[keep] for k, v in preds.items()} if keep.any() else {}
+            arrays = {k: v[keep] for k, v in arrays.items()}
         arrays.update({f"prediction:{k}": v for k, v in preds.items()})
         start = first_row + rows.n
         columns: dict[str, Any] = {
@@ -343,23 +369,23 @@ class _Evaluation:
         for name, arr in batch.gts.items():
             self._vector_columns(columns, f"gt_{name}", arr, ok, size)
         for name, arr in preds.items():
-            self._vector_columns(columns, f"pred_{name}", arr, ok, size, self.labels.get(name))
+            self._vector_columns(columns, f"pred_{name}", arr, scored, size, self.labels.get(name))
         if preds:
             for prefix, group in (("loss", self.integration.losses), ("metric", self.integration.metrics)):
                 for name, fn in group.items():
                     try:
-                        result, fails = _call_batched(fn, self.wiring, arrays, n_ok, batch.subset, ok_ids)
+                        result, fails = _call_batched(fn, self.wiring, arrays, len(scored), batch.subset, scored_ids)
                     except LeapscopeError as exc:
                         if self.fail_fast:
                             raise
                         result, fails = None, [(0, fn_label(fn), str(exc))]
                     for i, function, message in fails:
                         if self.fail_fast:
-                            raise ValidationError(message, function=function, subset=batch.subset, sample_id=ok_ids[i])
-                        errors[batch.ok[i]].append((function, message))
+                            raise ValidationError(message, function=function, subset=batch.subset, sample_id=scored_ids[i])
+                        errors[int(scored[i])].append((function, message))
                     for key, arr in (result or {}).items():
                         column = f"{prefix}_{name}" + (f"_{key}" if key else "")
-                        columns[column] = _scalars(arr.astype(np.float64), ok, size, np.asarray(np.isfinite(arr)))
+                        columns[column] = _scalars(arr.astype(np.float64), scored, size, np.asarray(np.isfinite(arr)))
         for key in dict.fromkeys(k for meta in batch.metadata for k in meta):
             columns[key] = pa.array([meta.get(key) for meta in batch.metadata])
         messages: list[str | None] = [None] * size
@@ -368,7 +394,7 @@ class _Evaluation:
             for function, message in sample_errors:
                 rows.errors.append(
                     {"row": start + position, "subset": batch.subset, "sample_id": str(batch.sample_ids[position]),
-                     "function": function, "message": message}
+                     "function": redact(function), "message": redact(message)}
                 )
         columns["error"] = pa.array(messages, pa.string())
         failed = np.asarray(sorted(errors), dtype=np.int64)
@@ -416,6 +442,7 @@ def _batches(ids: list[Any], size: int) -> Iterator[list[Any]]:
         yield ids[start : start + size]
 
 
+@with_secret_file  # AUTH_SECRET is set for this call only, then restored
 def evaluate(
     path: str | Path | LoadedIntegration,
     *,
@@ -472,8 +499,6 @@ def evaluate(
         integration, a failed run, or a resume that does not match.
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    if secret_file is not None:
-        os.environ[SECRET_ENV] = Path(secret_file).read_text().strip()
     loaded = path if isinstance(path, LoadedIntegration) else load(path)
     integration = loaded.integration
     all_subsets = load_subsets(integration)
@@ -493,6 +518,7 @@ def evaluate(
         config = EvaluateConfig(**resumed.config)
     chosen = _choose_subsets(all_subsets, config.subsets)
     plan = _make_plan(chosen, config)
+    lock: RunLock | None = None  # held from choosing the run until its status is final
 
     # one encoder per core: measured fastest on 2 cores (the parent mostly waits on encoded batches)
     n_workers = max(1, os.cpu_count() or 1) if workers is None else workers
@@ -518,7 +544,7 @@ def evaluate(
         proj = ws.catalog.project(project or integration.name)
         ver = ws.catalog.version(proj, model_hash=model_hash, code_hash=loaded.code_hash, name=version)
         if resumed is None:
-            resumed = _find_resumable(ws, ver.id, config)
+            resumed, lock = _find_resumable(ws, ver.id, config)
         if resumed is not None:
             if resumed.version_id != ver.id:
                 raise StoreError(
@@ -526,9 +552,14 @@ def evaluate(
                     "--resume to start a new run"
                 )
             run_id = resumed.id
+            lock = lock or RunLock(ws.run_dir(run_id)).acquire()  # RunLockedError: "run RID is being evaluated by pid N"
+            if ws.catalog.run(run_id).status == "complete":  # finished meanwhile by the process that held the lock
+                lock.release()
+                return ws.open_run(run_id)
             ws.catalog.update_run(run_id, pid=os.getpid(), status="running", error=None)
         else:
             run_id = _new_run_id()
+            lock = RunLock(ws.run_dir(run_id)).acquire()  # before the catalog row: no other process may resume it
             ws.catalog.create_run(run_id, ver, config.to_dict(), _dependencies(), os.getpid())
         run_dir = ws.run_dir(run_id)
         manifest = _manifest(loaded, wrapper, source, report.wiring, spaces, plan, all_subsets, config, run_id, proj.name, ver.name)
@@ -545,19 +576,29 @@ def evaluate(
                 read_ahead=2 * max(1, n_workers),
             )
         except BaseException as exc:
-            ws.catalog.update_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=time.time())
+            _record_failure(ws, run_id, exc)
             raise
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
         _encode.STATE = None
 
-    status = "failed" if counts["failed"] == counts["samples"] else "complete"
-    summary = _summary(run_dir) if status == "complete" else {}
-    ws.catalog.update_run(
-        run_id, status=status, finished_at=time.time(), seconds=time.time() - started, counts=counts, summary=summary,
-        error=None if status == "complete" else "every sample failed; see errors.parquet",
-    )
+    try:
+        status = "failed" if counts["failed"] == counts["samples"] else "complete"
+        summary = _summary(run_dir) if status == "complete" else {}
+        ws.catalog.update_run(
+            run_id, status=status, finished_at=time.time(), seconds=time.time() - started, counts=counts, summary=summary,
+            error=None if status == "complete" else "every sample failed; see errors.parquet",
+        )
+    except BaseException as exc:  # never leave a run 'running' forever (it would be re-evaluated on every retry)
+        _record_failure(ws, run_id, exc)
+        raise
+    finally:
+        lock.release()
     run = ws.open_run(run_id)
     if status == "failed":
         raise StoreError(f"run {run_id} failed: every one of its {counts['samples']} samples failed; see `{run_dir}/errors.parquet`")
@@ -591,7 +632,11 @@ def _start_workers(integration: Integration, subsets: list[Subset], n_workers: i
         return None
     # fork before the model is loaded: workers inherit the integration and subsets
     # (no second preprocess) and no runtime thread pools exist yet
-    executor = cf.ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))
+    # each worker exits when this process dies (even by kill -9) and takes the run's secret
+    executor = cf.ProcessPoolExecutor(
+        n_workers, mp_context=multiprocessing.get_context("fork"), initializer=_encode.init_worker,
+        initargs=(os.getpid(), os.environ.get(SECRET_ENV)),
+    )
     cf.wait([executor.submit(os.getpid) for _ in range(n_workers)])
     return executor
 
@@ -608,12 +653,33 @@ def _latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str,
     return {space_name(layer): layer}
 
 
-def _find_resumable(ws: Workspace, version_id: int, config: EvaluateConfig) -> Any:
+def _find_resumable(ws: Workspace, version_id: int, config: EvaluateConfig) -> tuple[Any, RunLock | None]:
+    """The latest stopped run of this version and config, with its lock now held; else (None, None).
+
+    A run whose lock another process holds is being evaluated, so it is skipped.
+    """
     for row in reversed(ws.catalog.runs()):
-        if row.version_id == version_id and row.status == "running" and row.config == config.to_dict() and not _pid_alive(row.pid):
+        if row.version_id == version_id and row.status == "running" and row.config == config.to_dict():
+            try:
+                lock = RunLock(ws.run_dir(row.id)).acquire()
+            except RunLockedError:
+                continue
             logger.warning("resuming run %s (stopped before it completed)", row.id)
-            return row
-    return None
+            return row, lock
+    return None, None
+
+
+def _record_failure(ws: Workspace, run_id: str, exc: BaseException) -> None:
+    """Record why a run stopped. A full disk leaves it 'running' (resumed by the same command once space is free);
+    anything else marks it 'failed' (``--resume RUN_ID`` still continues it)."""
+    error = redact(f"{type(exc).__name__}: {exc}")[:2000]
+    try:
+        if isinstance(exc, DiskFullError):
+            ws.catalog.update_run(run_id, error=error, pid=None)
+        else:
+            ws.catalog.update_run(run_id, status="failed", error=error, finished_at=time.time())
+    except StoreError as catalog_error:  # e.g. the catalog is on the same full disk: the original error matters more
+        logger.warning("could not record the failure of run %s in the catalog: %s", run_id, catalog_error)
 
 
 def _run_chunks(
@@ -627,6 +693,16 @@ def _run_chunks(
 ) -> dict[str, Any]:
     """Encode (in workers, ``read_ahead`` batches ahead), predict and write every chunk not done yet."""
     writer = RunWriter(run_dir)
+    writer.remove_temp_files()  # of writes a killed process left behind (this process holds the run lock)
+    committed = writer.committed()
+    if committed is not None:  # killed after the merge was durable: only clean up
+        if committed.get("plan") not in (None, plan.digest):
+            raise StoreError(
+                f"run {run_dir.name} cannot resume: its merged files belong to another plan ({committed['plan']} != "
+                f"{plan.digest}); fix: evaluate without --resume to start a new run"
+            )
+        record = writer.finalize(len(plan.chunks), list(evaluation.spaces), plan.digest)
+        return {"samples": plan.total, "failed": int(record["failed"]), "subsets": plan.counts}
     progress = writer.progress()
     if progress.get("plan") not in (None, plan.digest):
         raise StoreError(
@@ -660,20 +736,8 @@ def _run_chunks(
             errors = rows.error_table()
             writer.write_chunk(index, rows.table(), _latent_blocks(rows, dims), errors, {"plan": plan.digest, "dims": dims})
             done[index] = {"rows": rows.n, "errors": 0 if errors is None else errors.num_rows}
-    failed_rows = _count_failed(run_dir, len(plan.chunks))
-    writer.finalize(len(plan.chunks), list(evaluation.spaces))
-    return {"samples": plan.total, "failed": failed_rows, "subsets": plan.counts}
-
-
-def _count_failed(run_dir: Path, n_chunks: int) -> int:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    total = 0
-    for i in range(n_chunks):
-        column = pq.read_table(run_dir / "parts" / f"samples-{i:06d}.parquet", columns=["error"])["error"]
-        total += int(pc.sum(pc.is_valid(column)).as_py() or 0)
-    return total
+    record = writer.finalize(len(plan.chunks), list(evaluation.spaces), plan.digest)  # idempotent: see RunWriter
+    return {"samples": plan.total, "failed": int(record["failed"]), "subsets": plan.counts}
 
 
 def _encoded_stream(
@@ -734,20 +798,5 @@ def _manifest(
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
-    """Per subset: samples, failed, and the mean of every loss and metric column."""
-    import duckdb
-    import pyarrow.parquet as pq
-
-    path = (run_dir / "samples.parquet").as_posix()
-    names = [n for n in pq.read_schema(path).names if n.startswith(("loss_", "metric_"))]
-    means = "".join(f', avg("{n}") AS "{n}"' for n in names)
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            f"SELECT subset, count(*) AS samples, count(error) AS failed{means} FROM read_parquet('{path}') "
-            "GROUP BY subset ORDER BY min(row)"
-        ).fetchall()
-    finally:
-        con.close()
-    cols = ["samples", "failed", *names]
-    return {r[0]: {c: (None if v is None else (int(v) if c in ("samples", "failed") else float(v))) for c, v in zip(cols, r[1:], strict=True)} for r in rows}
+    """Per subset: samples, failed, and the mean of every loss and metric column (see :func:`store.summarize`)."""
+    return summarize(run_dir / SAMPLES_FILE)

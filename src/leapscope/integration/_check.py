@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from leapscope.exceptions import LeapscopeError, ModelError, ValidationError
+from leapscope.exceptions import LeapscopeError, ModelError, ModelInputError, ValidationError
 from leapscope.integration._loader import LoadedIntegration
 from leapscope.integration._trace import MODEL_TARGET, TraceContext, WiringEdge, bind_arguments
 from leapscope.integration._usercode import call_user
@@ -26,6 +26,7 @@ from leapscope.integration._validate import (
     validate_encoded,
     validate_metadata,
     validate_per_sample,
+    validate_predictions,
     validate_subsets,
     validate_visual,
 )
@@ -38,9 +39,11 @@ from leapscope.sdk._decorators import (
     Kind,
     Metadata,
     ModelLoader,
+    Prediction,
     Visualizer,
     test_context,
 )
+from leapscope.sdk._runtime import redact, redact_value
 from leapscope.sdk._subset import DataState, Subset
 
 __all__ = [
@@ -145,8 +148,11 @@ class CheckReport:
         return next(p for p in self.parts if p.part == name)
 
     def to_dict(self) -> dict[str, Any]:
-        """The machine-readable report printed by ``leapscope check --json``."""
-        return {
+        """The machine-readable report printed by ``leapscope check --json``.
+
+        Every string in it has the run's secret redacted (``***``).
+        """
+        return dict(redact_value({
             "valid": self.valid,
             "parts": [p.to_dict() for p in self.parts],
             "wiring": [e.to_dict() for e in self.wiring],
@@ -154,7 +160,7 @@ class CheckReport:
             "samples_per_subset": self.samples_per_subset,
             "seconds": round(self.seconds, 3),
             "warnings": self.warnings,
-        }
+        }))
 
 
 def _error_dict(exc: BaseException) -> dict[str, Any]:
@@ -164,7 +170,7 @@ def _error_dict(exc: BaseException) -> dict[str, Any]:
     extra = {}
     if getattr(exc, "filename", None):
         extra = {"filename": exc.filename, "lineno": getattr(exc, "lineno", None)}  # type: ignore[attr-defined]
-    return {"error": type(exc).__name__, "message": str(exc), **extra}
+    return {"error": type(exc).__name__, "message": redact(str(exc)), **extra}
 
 
 class _Parts:
@@ -411,6 +417,7 @@ class _RealContext:
 
     def __init__(self, parts: _Parts, predictor: Predictor, subset: Subset, sample_id: Any, tracker: ShapeTracker):
         self.parts, self.predictor, self.subset, self.sample_id, self.tracker = parts, predictor, subset, sample_id, tracker
+        self.encoded: dict[int, tuple[str, np.ndarray]] = {}  # id(batch) -> encoder, to name what feeds the model
 
     def call(self, target: Decorated, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         part = _PART_OF_KIND[target.kind]
@@ -427,11 +434,16 @@ class _RealContext:
         if isinstance(target, InputEncoder | GroundTruthEncoder):
             bound = bind_arguments(target, args, kwargs)
             sample_id, subset = list(bound.values())[:2]
-            return _encode(target, subset, sample_id, self.tracker)[None]
+            one = _encode(target, subset, sample_id, self.tracker)[None]
+            self.encoded[id(one)] = (fn_label(target), one)
+            return one
         if isinstance(target, Metadata):
             return call_user(target.function, *args, name=fn_label(target), **where, **kwargs)
         if isinstance(target, ModelLoader):
-            return _RealModel(self.predictor, self.subset.name, self.sample_id)
+            names = [p.name for p in target.predictions] or [o.name for o in self.predictor.outputs]
+            return _RealModel(
+                self.predictor, self.subset.name, self.sample_id, self.parts, fn_label(target), names, target.predictions, self.encoded
+            )
         if isinstance(target, Visualizer):
             args = tuple(_unbatch(a, target, i) for i, a in enumerate(args))
             kwargs = {k: _unbatch(v, target, k) for k, v in kwargs.items()}
@@ -461,13 +473,86 @@ def _unbatch(value: Any, fn: Visualizer, argument: int | str) -> Any:
 
 
 class _RealModel:
-    def __init__(self, predictor: Predictor, subset: str, sample_id: Any):
+    """The model inside the real pass: predicts, then checks every output is finite."""
+
+    def __init__(
+        self, predictor: Predictor, subset: str, sample_id: Any, parts: _Parts, label: str, names: list[str],
+        declared: Sequence[Prediction] = (), encoded: dict[int, tuple[str, np.ndarray]] | None = None,
+    ):
         self.predictor, self.subset, self.sample_id = predictor, subset, sample_id
+        self.parts, self.label, self.names = parts, label, names
+        self.declared, self.encoded = declared, encoded or {}
 
     def __call__(self, inputs: Any) -> Any:
         items = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
-        outputs = self.predictor.predict(items)
+        try:
+            outputs = self.predictor.predict(items)
+        except ModelInputError as exc:  # say which input encoder feeds the input that does not fit
+            raise ModelInputError(f"{_fed_by(self.predictor, items, self.encoded)}: {exc}") from exc
+        try:
+            _check_labels(self.label, self.declared, outputs, subset=self.subset, sample_id=self.sample_id)
+        except ValidationError as error:
+            self.parts.fail("model", error)
+            raise
+        bad = validate_predictions(
+            self.label, dict(zip(self.names, outputs, strict=False)), subset=self.subset, sample_ids=[self.sample_id]
+        )
+        if bad:  # blame the model here, not the loss that would get the NaN next
+            first = next(iter(bad.values()))
+            self.parts.fail("model", first)
+            raise first
         return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _fed_by(predictor: Predictor, items: list[Any], encoded: dict[int, tuple[str, np.ndarray]]) -> str:
+    """``model input 'x' is fed by input encoder features (@input 'features'), one sample of shape (5,)``, per input."""
+    names = [i.name for i in predictor.inputs]
+    parts = []
+    for i, item in enumerate(items):
+        slot = f"model input '{names[i]}'" if i < len(names) else f"model input {i}"
+        found = encoded.get(id(item))
+        shape = tuple(np.shape(item))[1:]
+        source = f"input encoder {found[0]}" if found is not None else "a value computed in the integration test"
+        parts.append(f"{slot} is fed by {source}, one sample of shape {shape}")
+    return "; ".join(parts)
+
+
+def _check_labels(
+    label: str, declared: Sequence[Prediction], outputs: Sequence[np.ndarray], *, subset: str, sample_id: Any
+) -> None:
+    """Every ``Prediction(labels=...)`` has one label per value on its class axis (``channel_dim``).
+
+    Raises
+    ------
+    ValidationError
+        The count differs (later stages would drop the label columns or fail to reshape).
+    """
+    for pred, out in zip(declared, outputs, strict=False):
+        if not pred.labels:
+            continue
+        sample_shape = tuple(np.shape(out))[1:]
+        has_axis = bool(sample_shape) and -len(sample_shape) <= pred.channel_dim < len(sample_shape)
+        size = sample_shape[pred.channel_dim] if has_axis else None
+        if size == len(pred.labels):
+            continue
+        shown = ", ".join(repr(x) for x in pred.labels[:8]) + (", ..." if len(pred.labels) > 8 else "")
+        raise ValidationError(
+            f"Prediction '{pred.name}' declares {len(pred.labels)} labels but the model's output has "
+            + (f"{size} values on the class axis (channel_dim={pred.channel_dim})" if has_axis else f"no axis {pred.channel_dim}"),
+            function=label,
+            argument="predictions",
+            subset=subset,
+            sample_id=sample_id,
+            expected=(
+                f"{size} labels, one per value on axis {pred.channel_dim} of one sample (shape {sample_shape})"
+                if has_axis else f"a class axis {pred.channel_dim} in one sample of the output (shape {sample_shape})"
+            ),
+            actual=f"{len(pred.labels)} labels: {shown}",
+            fix=(
+                f"give ls.Prediction('{pred.name}', labels=[...]) one label per class the model outputs, or set "
+                "channel_dim= to the class axis (labels=None for outputs without classes)"
+            ),
+        )
 
 
 def _run_test_once(

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import os
 import sys
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from leapscope.exceptions import IntegrationLoadError, LeapscopeError
 from leapscope.integration._usercode import user_frame
 from leapscope.sdk._decorators import Integration, collecting
 
-__all__ = ["CONFIG_FILE", "LoadedIntegration", "load", "read_config"]
+__all__ = ["CONFIG_FILE", "LoadedIntegration", "load", "own_helpers", "read_config"]
+
+# code-loader (Tensorleap's integration library) reads this at every analytics event; an integration
+# that imports it must never phone home from leapscope's process, so it is set before any import of it.
+os.environ["TL_DISABLE_ANALYTICS"] = "true"
 
 CONFIG_FILE = "leapscope.yaml"
 DEFAULT_ENTRY = "integration.py"
@@ -35,6 +44,9 @@ class LoadedIntegration:
         The contents of ``leapscope.yaml`` (empty without one).
     code_hash : str
         SHA-256 of the entry file and the config, to tell versions apart.
+    helper_modules : dict[str, ModuleType]
+        The sibling modules the entry imported from its folder (``data``, ``utils.io``), by name.
+        They are this integration's own: another integration's ``data`` never replaces them.
     """
 
     integration: Integration
@@ -42,6 +54,66 @@ class LoadedIntegration:
     entry: Path
     config: dict[str, Any] = field(default_factory=dict)
     code_hash: str = ""
+    helper_modules: dict[str, ModuleType] = field(default_factory=dict)
+
+
+# Modules that some load() imported from an integration folder. A later load may replace them in
+# ``sys.modules``; any other module it had to move aside (a library of the same name) is put back.
+_HELPERS: weakref.WeakSet[ModuleType] = weakref.WeakSet()
+
+
+def _sibling_names(root: Path) -> set[str]:
+    """Top-level module names the folder ``root`` provides (``data.py`` -> ``data``, ``utils/`` -> ``utils``)."""
+    names: set[str] = set()
+    keep = set(sys.stdlib_module_names) | set(sys.builtin_module_names)  # never moved aside
+    with contextlib.suppress(OSError):
+        for child in root.iterdir():
+            if child.suffix == ".py" and child.stem.isidentifier():
+                names.add(child.stem)
+            elif child.is_dir() and child.name.isidentifier():
+                names.add(child.name)
+    return names - keep
+
+
+def _module_under(module: ModuleType, root: Path) -> bool:
+    files = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
+    return any(bool(file) and Path(file).resolve().is_relative_to(root) for file in files)
+
+
+@contextlib.contextmanager
+def own_helpers(root: Path, found: dict[str, ModuleType]) -> Iterator[None]:
+    """Import the folder's sibling modules afresh, and keep what was there before.
+
+    While the block runs, ``root`` is first on ``sys.path`` and every ``sys.modules`` entry whose
+    top-level name is one of the folder's siblings (standard-library names excepted) is moved aside, so ``import data`` finds this
+    folder's ``data.py`` and not one cached by an earlier integration (or a library of that name).
+    Afterwards ``found`` holds the modules imported from ``root``; the entries moved aside are
+    restored unless they came from an integration folder (then the newest load keeps the name, so
+    imports inside functions of the integration loaded last still resolve).
+    """
+    siblings = _sibling_names(root)
+    moved: dict[str, ModuleType] = {}
+    for name in list(sys.modules):
+        if name.partition(".")[0] in siblings:
+            module = sys.modules.pop(name)
+            if module is not None:
+                moved[name] = module
+    sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(root))
+        for name, module in list(sys.modules.items()):
+            if module is not None and name.partition(".")[0] in siblings and _module_under(module, root):
+                found[name] = module
+                _HELPERS.add(module)
+        for name, module in moved.items():
+            if module in _HELPERS and name in sys.modules:
+                continue  # an older integration's helper: the one just loaded takes the name
+            if name in found:
+                del sys.modules[name]  # a library of the same name: the integration keeps its own privately
+            sys.modules.setdefault(name, module)
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -60,7 +132,9 @@ def read_config(folder: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise IntegrationLoadError(f"{path}: not valid YAML ({exc}); fix the file") from exc
     if not isinstance(data, dict):
-        raise IntegrationLoadError(f"{path}: expected a mapping like 'entry: integration.py', got {type(data).__name__}")
+        raise IntegrationLoadError(
+            f"{path}: expected a mapping like 'entry: integration.py', got {type(data).__name__}"
+        )
     unknown = set(data) - {"entry", "model", "name"}
     if unknown:
         raise IntegrationLoadError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: entry, model, name")
@@ -71,7 +145,9 @@ def load(path: str | Path) -> LoadedIntegration:
     """Import an integration from a folder or a ``.py`` file.
 
     A folder may hold ``leapscope.yaml`` naming ``entry:`` (default
-    ``integration.py``) and ``model:``. The module is imported under a unique
+    ``integration.py``) and ``model:``. A Tensorleap integration (a folder with
+    ``leap.yaml``, or an entry file that imports ``code_loader``) is loaded through
+    Tensorleap's own code-loader package (see :mod:`leapscope.integration.tensorleap`). The module is imported under a unique
     name into a fresh registry, so loading two integrations never mixes them.
 
     Raises
@@ -83,6 +159,12 @@ def load(path: str | Path) -> LoadedIntegration:
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise IntegrationLoadError(f"integration path {path} does not exist; fix: pass a folder or a .py file")
+    from leapscope.integration.tensorleap import find_tensorleap, load_tensorleap
+
+    tensorleap = find_tensorleap(path)
+    if tensorleap is not None:  # leap.yaml, or an entry importing code_loader: loaded through code-loader
+        loaded: LoadedIntegration = load_tensorleap(*tensorleap)
+        return loaded
     if path.is_dir():
         root, config = path, read_config(path)
         entry = root / str(config.get("entry", DEFAULT_ENTRY))
@@ -106,9 +188,10 @@ def load(path: str | Path) -> LoadedIntegration:
         raise IntegrationLoadError(f"cannot import {entry}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look modules up here
-    sys.path.insert(0, str(root))  # lets the integration import its sibling helper modules
+    helpers: dict[str, ModuleType] = {}
     try:
-        with collecting(registry):
+        # the folder's sibling helper modules are importable, and imported afresh for this integration
+        with own_helpers(root, helpers), collecting(registry):
             spec.loader.exec_module(module)
     except LeapscopeError:
         sys.modules.pop(module_name, None)
@@ -121,7 +204,6 @@ def load(path: str | Path) -> LoadedIntegration:
             f"importing {entry} raised {type(exc).__name__}: {exc}{where}; fix that line "
             "(the module is imported once to collect its decorated functions)"
         ) from exc
-    finally:
-        if str(root) in sys.path:
-            sys.path.remove(str(root))
-    return LoadedIntegration(integration=registry, root=root, entry=entry, config=config, code_hash=code_hash)
+    return LoadedIntegration(
+        integration=registry, root=root, entry=entry, config=config, code_hash=code_hash, helper_modules=helpers
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from leapscope.exceptions import TracingError
 from leapscope.integration._usercode import user_frame
 from leapscope.sdk._decorators import Decorated, Kind, ModelLoader
+from leapscope.sdk._runtime import redact
 
 __all__ = ["MODEL_TARGET", "Placeholder", "TraceContext", "WiringEdge", "bind_arguments"]
 
@@ -189,7 +190,7 @@ class TraceContext:
         if isinstance(target, ModelLoader):
             return _TracedModel(self)
         for param, value in bind_arguments(target, args, kwargs).items():
-            source = value.source if isinstance(value, Placeholder) else f"constant:{value!r}"
+            source = value.source if isinstance(value, Placeholder) else f"constant:{redact(repr(value))}"
             self._edge(WiringEdge(target.name, target.kind.value, param, source))
         return Placeholder(f"{target.kind.value}:{target.name}")
 

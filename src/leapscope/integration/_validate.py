@@ -9,7 +9,7 @@ and in evaluate, so a sample that passes ``leapscope check`` passes evaluate.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,21 +18,30 @@ import numpy as np
 from leapscope.exceptions import ValidationError
 from leapscope.sdk._builtins import ConfusionMatrixElement
 from leapscope.sdk._decorators import Decorated, Metadata, Visualizer
+from leapscope.sdk._runtime import redact
 from leapscope.sdk._subset import DataState, Subset
 from leapscope.sdk._visuals import Visual
 
 __all__ = [
+    "RESERVED_COLUMNS",
+    "RESERVED_PREFIXES",
     "MetadataScalar",
     "fn_label",
     "ShapeTracker",
     "validate_encoded",
     "validate_metadata",
     "validate_per_sample",
+    "validate_predictions",
     "validate_subsets",
     "validate_visual",
 ]
 
 MetadataScalar = int | float | str | bool | None
+
+#: columns of samples.parquet that evaluate writes itself (see ``engine._evaluate``)
+RESERVED_COLUMNS = ("row", "subset", "sample_id", "input_hash", "error")
+#: prefixes of the ground-truth, prediction, loss and metric columns; metadata columns never start with them
+RESERVED_PREFIXES = ("gt_", "pred_", "loss_", "metric_")
 
 
 def fn_label(fn: Decorated) -> str:
@@ -178,6 +187,8 @@ def _scalar(value: Any) -> MetadataScalar | object:
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, str):
+        return redact(value)  # the run's secret is never stored or shown, not even as metadata
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return _NOT_SCALAR
@@ -228,6 +239,9 @@ def validate_metadata(
                 fix="return a plain value (e.g. float(x)) or a flat dict",
             )
         items = {fn.name: scalar}
+    for column in items:
+        if column in RESERVED_COLUMNS or column.startswith(RESERVED_PREFIXES):
+            _refuse_reserved(fn, column, isinstance(value, Mapping), subset, sample_id)
     if types is not None:
         for column, item in items.items():
             if item is None:
@@ -249,6 +263,21 @@ def validate_metadata(
                     fix=f"return the same type for every sample, or declare @ls.metadata('{fn.name}', dtype=...)",
                 )
     return items
+
+
+def _refuse_reserved(fn: Metadata, column: str, from_dict: bool, subset: str, sample_id: Any) -> None:
+    source = f"metadata '{fn.name}' with key '{column[len(fn.name) + 1:]}'" if from_dict else f"metadata '{fn.name}'"
+    rename = "rename the dict key" if from_dict else f"rename it, e.g. @ls.metadata('meta_{fn.name}')"
+    raise ValidationError(
+        f"metadata column '{column}' uses a name reserved for leapscope's own columns",
+        **_ctx(fn, subset, sample_id),
+        expected=(
+            f"a column name that is not one of {', '.join(RESERVED_COLUMNS)} and does not start with "
+            f"{', '.join(RESERVED_PREFIXES)} (those hold sample keys, ground truths, predictions, losses and metrics)"
+        ),
+        actual=f"'{column}' (from {source})",
+        fix=f"{rename}; otherwise the column would clash with or be hidden among leapscope's columns",
+    )
 
 
 def _coerce(fn: Metadata, column: str, item: Any, dtype: str, subset: str, sample_id: Any) -> MetadataScalar:
@@ -353,3 +382,56 @@ def validate_visual(fn: Visualizer, value: Any, *, subset: str | None, sample_id
             fix=f"return ls.{expected.__name__}(...), or declare the visualizer type you return",
         )
     return value
+
+
+def non_finite_counts(value: np.ndarray) -> np.ndarray:
+    """Number of NaN/inf values per sample of a batched model output.
+
+    ``value`` is (B, ...) of any numeric dtype; returns (B,) int64 (always 0 for
+    integer and bool outputs).
+    """
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.dtype.kind not in "fc":
+        return np.zeros(len(arr), np.int64)
+    flat = arr.reshape(len(arr), int(np.prod(arr.shape[1:], dtype=np.int64)))
+    return np.count_nonzero(~np.isfinite(flat), axis=1).astype(np.int64)
+
+
+def non_finite_prediction_error(
+    function: str, prediction: str, bad: int, total: int, *, subset: str | None, sample_id: Any
+) -> ValidationError:
+    """The error of one sample whose model output ``prediction`` holds ``bad`` of ``total`` NaN/inf values."""
+    return ValidationError(
+        f"prediction '{prediction}': non-finite prediction ({bad} of {total} values NaN/inf)",
+        function=function,
+        subset=subset,
+        sample_id=sample_id,
+        expected=f"finite values in the model output '{prediction}'",
+        actual=f"{bad} of {total} values are NaN/inf",
+        fix="the model computes NaN/inf for this sample's input: look for log/sqrt/division of zero or negative "
+        "values and guard them in the model (e.g. clamp, add an epsilon), or clean the input in its encoder",
+    )
+
+
+def validate_predictions(
+    function: str, outputs: Mapping[str, np.ndarray], *, subset: str | None, sample_ids: Sequence[Any]
+) -> dict[int, ValidationError]:
+    """Check a batch of model outputs for NaN/inf, per sample.
+
+    ``outputs`` maps each prediction name to its (B, ...) array; ``sample_ids`` has
+    the B ids. Returns ``{position: error}`` for every sample with a non-finite
+    value (the first such prediction is named), empty when all are finite. Raises nothing.
+    """
+    errors: dict[int, ValidationError] = {}
+    for name, output in outputs.items():
+        counts = non_finite_counts(output)
+        ids = list(sample_ids) + [None] * (len(counts) - len(sample_ids))
+        total = int(np.prod(np.shape(output)[1:], dtype=np.int64))
+        for position in np.flatnonzero(counts):
+            if int(position) not in errors:
+                errors[int(position)] = non_finite_prediction_error(
+                    function, name, int(counts[position]), total, subset=subset, sample_id=ids[int(position)]
+                )
+    return errors

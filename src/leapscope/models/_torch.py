@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from leapscope.exceptions import ModelError, ModelLoadError
+from leapscope.exceptions import ModelError, ModelInputError, ModelLoadError
 from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec
 
 __all__ = ["TorchModel", "load_torch_file"]
@@ -138,6 +139,8 @@ class TorchModel(ModelWrapper):
                 raw = self.module(*self._tensors(inputs))
         except Exception as exc:
             shapes = ", ".join(f"{s.name}{tuple(a.shape)} {a.dtype}" for s, a in zip(self.inputs, inputs, strict=True))
+            if _SHAPE_ERROR.search(str(exc)):
+                raise ModelInputError(self._shape_message(exc, inputs, shapes)) from exc
             raise ModelError(f"the torch model failed on inputs {shapes}: {type(exc).__name__}: {exc}") from exc
         finally:
             for h in handles:
@@ -148,6 +151,31 @@ class TorchModel(ModelWrapper):
         for k, v in acts.items():
             self._shapes[k] = (None, *v.shape[1:])
         return [o.detach().cpu().numpy() for o in outs], acts
+
+    def _shape_message(self, exc: Exception, inputs: list[np.ndarray], shapes: str) -> str:
+        """Why the inputs do not fit (from torch's message) and how to fix the input encoder."""
+        first = next((f"{name} = {m}" for name, m in self._leaves()), None)
+        where = f" (its first layer: {first})" if first else ""
+        one = ", ".join(f"'{s.name}' {tuple(a.shape[1:])}" for s, a in zip(self.inputs, inputs, strict=True))
+        text = str(exc).splitlines()[0]
+        if match := _MATMUL.search(text):
+            got, want = match.group(2), match.group(3)
+            detail = f"a linear layer expects {want} features on the last axis, the input has {got}"
+            fix = f"make the input encoder return samples whose last axis has {want} values (or change the layer's in_features)"
+        elif match := _CHANNELS.search(text):
+            want, got = match.group(1), match.group(2)
+            detail = f"a convolution expects {want} channels on axis 1 (torch is channels first, NCHW), the input has {got}"
+            fix = (
+                "make the input encoder return (C, H, W) samples, e.g. np.transpose(x, (2, 0, 1)) for an (H, W, C) "
+                "image, with the channel count the model was trained on"
+            )
+        else:
+            detail = text
+            fix = "make the input encoder return one sample of the shape the model was trained on (without the batch axis)"
+        return (
+            f"the torch model cannot take inputs {shapes}{where}: {detail} (torch: {type(exc).__name__}: {text}); "
+            f"one sample of each input has shape {one}; fix: {fix}"
+        )
 
     def layers(self) -> list[LayerInfo]:
         return [LayerInfo(name, type(m).__name__, self._shapes.get(name)) for name, m in self._leaves()]
@@ -167,6 +195,16 @@ class TorchModel(ModelWrapper):
 
     def torch_module(self) -> Any:
         return self.module
+
+
+#: torch errors that mean "the input has the wrong shape for this model"
+_SHAPE_ERROR = re.compile(
+    r"mat1 and mat2 shapes cannot be multiplied|to have \d+ channels, but got|Expected \d+D .*input|"
+    r"shape '\[[^\]]*\]' is invalid for input of size|size mismatch|must match the size of tensor|"
+    r"input\.size\(-1\) must be equal to input_size|normalized_shape"
+)
+_MATMUL = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")
+_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels")
 
 
 def _params(module: Any) -> list[inspect.Parameter]:

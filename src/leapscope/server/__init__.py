@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import webbrowser
+from collections.abc import Iterable
 from pathlib import Path
 
 from leapscope.exceptions import LeapscopeError
@@ -13,11 +16,16 @@ __all__ = ["STATIC_DIR", "create_app", "serve"]
 
 
 def serve(workspace: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 8040, token: str | None = None,
-          open_browser: bool = False, warm: bool = True) -> None:
+          open_browser: bool = False, warm: bool = True, allow_hosts: Iterable[str] = ()) -> None:
     """Serve the app with uvicorn.
 
     Loopback by default. Any other host needs a token: the given one, or a new one
-    printed here; every API request must then carry it.
+    printed here; every API request must then carry it. Requests must name the server by
+    ``127.0.0.1``, ``localhost``, ``[::1]``, ``host`` or one of ``allow_hosts`` in their
+    ``Host`` header (421 otherwise: DNS-rebinding protection).
+
+    SIGTERM stops the server like Ctrl+C (SIGINT): open requests get a few seconds, then
+    the worker processes are ended and ``serve`` returns.
 
     Raises
     ------
@@ -31,9 +39,28 @@ def serve(workspace: str | Path | None = None, *, host: str = "127.0.0.1", port:
     if not is_loopback(host) and token is None:
         token = new_token()
         print(f"binding {host}: API token (pass as 'Authorization: Bearer <token>' or ?token=): {token}")
-    app = create_app(workspace, token=token, warm=warm)
+    app = create_app(workspace, token=token, warm=warm, host=host, allow_hosts=allow_hosts)
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     print(f"leapscope UI: {url}")
     if open_browser:
         webbrowser.open(url)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM, then re-raises the signal; a
+    # re-raised SIGTERM would end the process by its default action: make it a clean exit
+    main = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, _stop) if main else None
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    except _Stopped:
+        pass
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        app.state.leapscope.shutdown()  # no worker outlives serve, whatever ended it
+
+
+class _Stopped(Exception):  # SIGTERM arrived: control flow inside serve(), never shown
+    pass
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -9,27 +10,68 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leapscope import __version__
-from leapscope.exceptions import LeapscopeError, RunNotFoundError, StoreError
+from leapscope.exceptions import (
+    CorruptStorageError,
+    FilterError,
+    LeapscopeError,
+    NotFoundError,
+    RunNotFoundError,
+    StoreError,
+)
 from leapscope.server import _render
 from leapscope.server._deps import State
 from leapscope.server._jobs import JobManager, WorkerPool
-from leapscope.server._security import TokenMiddleware
+from leapscope.server._security import DEFAULT_MAX_BODY, RequestGuard, TokenMiddleware, allowed_hosts
 from leapscope.server.routers import analysis, projects, runs, samples
 from leapscope.store import Workspace
 
-__all__ = ["STATIC_DIR", "create_app"]
+__all__ = ["STATIC_DIR", "create_app", "status_of"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
+# error class -> (HTTP status, Problem title); the first matching class in this order wins
+_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (RunNotFoundError, 404, "Not found"),
+    (NotFoundError, 404, "Not found"),
+    (CorruptStorageError, 503, "Storage unreadable"),
+    (StoreError, 409, "Unavailable"),
+    (FilterError, 422, "Invalid filter"),
+    (LeapscopeError, 400, "Bad request"),
+)
+
+
+def status_of(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and Problem title of an error, by its class (never by its message).
+
+    ``RunNotFoundError`` / ``NotFoundError`` -> 404, ``CorruptStorageError`` -> 503, other
+    ``StoreError`` -> 409, ``FilterError`` -> 422, other ``LeapscopeError`` -> 400, anything
+    else -> 500.
+    """
+    for cls, status, title in _STATUS:
+        if isinstance(exc, cls):
+            return status, title
+    return 500, "Internal error"
+
+
+def _raw_storage_errors() -> list[type[Exception]]:
+    import sqlite3
+
+    import pyarrow as pa
+
+    return [sqlite3.DatabaseError, pa.ArrowException]
+
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse({"title": title, "detail": detail, "status": status}, status_code=status)
+    return JSONResponse({"title": title, "detail": detail, "status": status}, status_code=status,
+                        media_type="application/problem+json")
 
 
 def create_app(workspace: str | Path | Workspace | None = None, *, token: str | None = None, serve_ui: bool = True,
-               warm: bool = True) -> FastAPI:
+               warm: bool = True, host: str | None = None, allow_hosts: Iterable[str] = (),
+               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     """Build the app for a workspace.
 
     Parameters
@@ -40,6 +82,17 @@ def create_app(workspace: str | Path | Workspace | None = None, *, token: str | 
         Mount the built UI (``server/static``) at / with an index.html fallback.
     warm : bool
         Start the analysis worker at startup and compile UMAP there.
+    host : str, optional
+        The address the server is bound to; requests may name it in their ``Host`` header.
+    allow_hosts : iterable of str
+        More host names accepted in the ``Host`` header (``'*'``: any). Always accepted:
+        ``127.0.0.1``, ``localhost``, ``[::1]``; any port. Other hosts get 421.
+    max_body : int
+        Largest request body in bytes (413 beyond it).
+
+    Errors are answered as Problem JSON ``{"title", "detail", "status"}``, the status chosen
+    by the error's class (:func:`status_of`); a state-changing request needs
+    ``Content-Type: application/json`` (415) and no foreign ``Origin`` (403).
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     analysis_pool = WorkerPool("analysis", warm=_render.warm_up if warm else None)
@@ -49,30 +102,44 @@ def create_app(workspace: str | Path | Workspace | None = None, *, token: str | 
     async def lifespan(app: FastAPI) -> Any:
         if warm:
             analysis_pool.start()
-        yield
-        state.visuals.shutdown()
-        analysis_pool.shutdown()
+        try:
+            yield
+        finally:
+            state.shutdown()
 
     app = FastAPI(title="leapscope", version=__version__, lifespan=lifespan, openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
     app.state.leapscope = state
     if token:
         app.add_middleware(TokenMiddleware, token=token)
-
-    @app.exception_handler(RunNotFoundError)
-    async def not_found(request: Request, exc: RunNotFoundError) -> JSONResponse:
-        return _problem(404, "Not found", str(exc))
-
-    @app.exception_handler(StoreError)
-    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
-        return _problem(404 if "has no" in str(exc) else 409, "Unavailable", str(exc))
+    # outermost: Host / Origin / content type / body size come before the token and the routes
+    app.add_middleware(RequestGuard, hosts=allowed_hosts(host, allow_hosts), max_body=max_body)
 
     @app.exception_handler(LeapscopeError)
     async def leapscope_error(request: Request, exc: LeapscopeError) -> JSONResponse:
-        return _problem(400, type(exc).__name__, str(exc))
+        status, title = status_of(exc)
+        return _problem(status, title, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        response = _problem(exc.status_code, {404: "Not found", 405: "Method not allowed", 422: "Unprocessable request"}.get(exc.status_code, "Error"), detail)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RuntimeError)
     async def worker_error(request: Request, exc: RuntimeError) -> JSONResponse:
         return _problem(500, "Worker error", str(exc))
+
+    # a damaged file that the store did not catch still gets a readable answer, never a bare 500
+    for raw_storage_error in _raw_storage_errors():
+        @app.exception_handler(raw_storage_error)
+        async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+            return _problem(503, "Storage unreadable", f"{type(exc).__name__}: {exc}; a workspace file ({ws.path}) may be damaged: "
+                            "run `leapscope runs` to see which, then restore it or delete the run")
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        return _problem(500, "Internal error", f"{type(exc).__name__}: {exc}")
 
     for module in (projects, runs, samples, analysis):
         app.include_router(module.router, prefix="/api/v1")

@@ -35,6 +35,11 @@ class State:
                 self._complete[run_id] = self._complete[run.id] = run
         return run
 
+    def shutdown(self) -> None:
+        """End both worker processes (idempotent; called at app shutdown and when ``serve`` exits)."""
+        self.visuals.shutdown()
+        self.analysis.shutdown()
+
     @property
     def path(self) -> str:
         return str(self.workspace.path)

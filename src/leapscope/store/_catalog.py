@@ -4,6 +4,11 @@ WAL mode lets a server read while an evaluation writes. Every operation opens a
 short-lived connection (``busy_timeout`` 30 s), so no lock is held between calls.
 Schema changes are numbered migrations recorded in ``schema_version``; an older
 catalog is upgraded on open, a newer one is refused.
+
+A catalog that is not a readable SQLite database (garbage, malformed pages) raises
+:class:`CorruptStorageError`; so does an empty or missing catalog next to existing
+run folders (it would otherwise silently show an empty workspace). A full disk is a
+:class:`DiskFullError`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leapscope.exceptions import RunNotFoundError, StoreError
+from leapscope.exceptions import CorruptStorageError, DiskFullError, RunNotFoundError, StoreError
 
 __all__ = ["SCHEMA_VERSION", "Catalog", "ProjectRow", "RunRow", "VersionRow"]
 
@@ -128,19 +133,90 @@ def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+#: columns :meth:`Catalog.update_run` may set (names are put into SQL text, so they are never taken from input)
+RUN_COLUMNS = frozenset({"status", "config", "finished_at", "seconds", "counts", "summary", "dependencies", "error", "pid"})
+#: SQLite result codes of a damaged database file
+_CORRUPT = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
+
+
+def run_folders(runs: Path) -> list[Path]:
+    """Run folders (holding a manifest.json) under ``runs``."""
+    if not runs.is_dir():
+        return []
+    return [d for d in runs.iterdir() if d.is_dir() and (d / "manifest.json").exists()]
+
+
+def _recovery(path: Path) -> str:
+    return (
+        f"rebuild it from the run folders with `python -m leapscope.store.recover {path.parent}` (the damaged file is "
+        "kept as catalog.sqlite.broken-<time>; saved threshold tests are lost), or restore catalog.sqlite from a backup"
+    )
+
+
+def _storage_error(path: Path, exc: sqlite3.Error) -> StoreError | None:
+    """The leapscope error for a SQLite error caused by the catalog file or the disk, else None."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name in _CORRUPT or (type(exc) is sqlite3.DatabaseError and "malformed" in str(exc)):
+        n_runs = len(run_folders(path.parent / "runs"))
+        kept = f" ({n_runs} run folder(s) in {path.parent / 'runs'} are not affected)" if n_runs else ""
+        return CorruptStorageError(
+            f"the workspace catalog {path} is damaged: {exc}{kept}; fix: {_recovery(path)}",
+            path=path,
+        )
+    if name == "SQLITE_FULL":
+        from leapscope.store._atomic import free_bytes
+
+        return DiskFullError(
+            f"disk full: the workspace catalog {path} cannot grow ({exc}), {free_bytes(path.parent) / 1e6:.1f} MB free; "
+            "fix: free space on that disk, then run the command again",
+            path=path.parent,
+            free=free_bytes(path.parent),
+        )
+    return None
+
+
 class Catalog:
     """The SQLite catalog of one workspace."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, allow_orphan_runs: bool = False):
+        """Open (creating or upgrading) the catalog at ``path``.
+
+        Raises :class:`CorruptStorageError` for a damaged file, or an empty/missing one
+        next to existing run folders (unless ``allow_orphan_runs``: used by
+        :mod:`leapscope.store.recover`); :class:`StoreError` for a newer schema.
+        """
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        raw = sqlite3.connect(self.path, timeout=30.0)
+        if not allow_orphan_runs:
+            self._refuse_empty_with_runs()
         try:
-            raw.execute("PRAGMA journal_mode=WAL")  # persistent; must run outside a transaction
-        finally:
-            raw.close()
+            raw = sqlite3.connect(self.path, timeout=30.0)
+            try:
+                raw.execute("PRAGMA journal_mode=WAL")  # persistent; must run outside a transaction
+            finally:
+                raw.close()
+        except sqlite3.Error as exc:
+            error = _storage_error(self.path, exc)
+            if error is None:
+                raise
+            raise error from exc
         with self.connect() as db:
             self._migrate(db)
+
+    def _refuse_empty_with_runs(self) -> None:
+        """An empty (0-byte) or missing catalog while run folders exist means the catalog was lost."""
+        if self.path.exists() and self.path.stat().st_size > 0:
+            return
+        folders = run_folders(self.path.parent / "runs")
+        if not folders:
+            return
+        state = "is empty (0 bytes)" if self.path.exists() else "is missing"
+        raise CorruptStorageError(
+            f"the workspace catalog {self.path} {state} while {len(folders)} run folder(s) exist in "
+            f"{self.path.parent / 'runs'}: the catalog was lost or damaged, and opening it would show an empty workspace; "
+            f"fix: {_recovery(self.path)}",
+            path=self.path,
+        )
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -153,9 +229,13 @@ class Catalog:
             db.execute("BEGIN IMMEDIATE")
             yield db
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            error = _storage_error(self.path, exc) if isinstance(exc, sqlite3.Error) else None
+            if error is not None:
+                raise error from exc
             raise
         finally:
             db.close()
@@ -245,6 +325,9 @@ class Catalog:
         """Set columns of a run; dict values are stored as JSON."""
         if not fields:
             return
+        unknown = set(fields) - RUN_COLUMNS
+        if unknown:
+            raise StoreError(f"Catalog.update_run: unknown run column(s) {sorted(unknown)}; expected some of {sorted(RUN_COLUMNS)}")
         cols = ", ".join(f"{k} = ?" for k in fields)
         values = [json.dumps(v) if isinstance(v, dict | list) else v for v in fields.values()]
         with self.connect() as db:
@@ -265,9 +348,11 @@ class Catalog:
         return RunRow(**data)
 
     def run(self, run_id: str) -> RunRow:
-        """The run with this id (a unique prefix is enough)."""
+        """The run with this id (a unique prefix is enough; compared literally, no wildcards)."""
+        if not run_id:
+            raise RunNotFoundError(f"empty run id; fix: give a run id of workspace {self.path.parent} (see `leapscope runs`)")
         with self.connect() as db:
-            rows = db.execute(f"{self._RUN_SELECT} WHERE runs.id LIKE ?", (run_id + "%",)).fetchall()
+            rows = db.execute(f"{self._RUN_SELECT} WHERE substr(runs.id, 1, ?) = ?", (len(run_id), run_id)).fetchall()
         if len(rows) == 1:
             return self._run(rows[0])
         if not rows:

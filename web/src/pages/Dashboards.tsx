@@ -1,24 +1,29 @@
 import { useState } from "react";
-import type { RunDetail } from "../api";
+import { path, type RunDetail } from "../api";
 import { Chart, Empty, Status, fmt, useApi } from "../ui";
 
 export function DashboardsPage({ runId }: { runId: string }) {
-  const run = useApi<RunDetail>(`/runs/${runId}`);
+  const run = useApi<RunDetail>(path`/runs/${runId}`);
   return <Status value={run} what="run">{(detail) => <Dashboards detail={detail} />}</Status>;
 }
 
 function Dashboards({ detail }: { detail: RunDetail }) {
-  const runId = detail.id;
+  const runId = detail.id ?? "";
+  const project = detail.project ?? null;
   const numeric = (detail.columns ?? []).filter((c) => c.name.startsWith("metric_") || c.name.startsWith("loss_")).map((c) => c.name);
   const [column, setColumn] = useState(numeric[0] ?? "");
   const [by, setBy] = useState(detail.metadata_columns?.[0] ?? "subset");
   const [kind, setKind] = useState("bar");
-  const [cmSubset, setCmSubset] = useState("validation");
-  const agg = useApi<{ subset: string; value: number; n: number; [k: string]: unknown }[]>(column ? `/runs/${runId}/aggregate` : null, { column, by: `subset,${by}` });
-  const confusion = useApi<{ labels: string[]; matrix: number[][] }>(`/runs/${runId}/confusion`, { subset: cmSubset });
-  const across = useApi<{ run: string; version: string; subset: string; value: number }[]>(column ? `/projects/${detail.project}/compare` : null, { column, by: "subset" });
-  const tests = useApi<{ id: number; name: string; metric: string; filter: string | null; min: number | null; max: number | null; results: { run_id: string; passed: number; value: number | null }[] }[]>(`/projects/${detail.project}/tests`);
+  const [cmSubset, setCmSubset] = useState(() => {
+    const names = Object.keys(detail.summary ?? {});
+    return names.includes("validation") ? "validation" : names[0] ?? "validation";
+  });
+  const agg = useApi<{ subset: string; value: number; n: number; [k: string]: unknown }[]>(column ? path`/runs/${runId}/aggregate` : null, { column, by: `subset,${by}` });
+  const confusion = useApi<{ labels?: string[] | null; matrix?: (number | null)[][] | null }>(path`/runs/${runId}/confusion`, { subset: cmSubset });
+  const across = useApi<{ run: string; version: string; subset: string; value: number | null }[]>(column && project ? path`/projects/${project}/compare` : null, { column, by: "subset" });
+  const tests = useApi<{ id: number; name: string; metric: string; filter: string | null; min: number | null; max: number | null; results?: { run_id: string; passed: number; value: number | null }[] | null }[]>(project ? path`/projects/${project}/tests` : null);
   const subsets = Object.keys(detail.summary ?? {});
+  const summaryKeys = Array.from(new Set(Object.values(detail.summary ?? {}).flatMap((row) => Object.keys(row ?? {}))));
   if (!numeric.length) return <Empty>This run has no metric or loss columns to chart.</Empty>;
   return (
     <section>
@@ -27,11 +32,11 @@ function Dashboards({ detail }: { detail: RunDetail }) {
         <h2>Per-subset summary</h2>
         <table>
           <thead>
-            <tr><th>subset</th>{Object.keys(Object.values(detail.summary ?? {})[0] ?? {}).map((k) => <th key={k}>{k}</th>)}</tr>
+            <tr><th>subset</th>{summaryKeys.map((k) => <th key={k}>{k}</th>)}</tr>
           </thead>
           <tbody>
             {Object.entries(detail.summary ?? {}).map(([s, row]) => (
-              <tr key={s}><td>{s}</td>{Object.values(row).map((v, i) => <td key={i}>{fmt(v)}</td>)}</tr>
+              <tr key={s}><td>{s}</td>{summaryKeys.map((k) => <td key={k}>{fmt(row?.[k])}</td>)}</tr>
             ))}
           </tbody>
         </table>
@@ -44,7 +49,8 @@ function Dashboards({ detail }: { detail: RunDetail }) {
           <select aria-label="chart" value={kind} onChange={(e) => setKind(e.target.value)}><option>bar</option><option>line</option><option>heatmap</option></select>
         </div>
         <Status value={agg} what="aggregate">
-          {(rows) => {
+          {(data) => {
+            const rows = Array.isArray(data) ? data : [];
             if (kind === "heatmap") {
               const xs = Array.from(new Set(rows.map((r) => String(r[by]))));
               return <Chart id="by-metadata" layout={{ xaxis: { type: "category" } }} data={[{ type: "heatmap", x: xs, y: subsets, z: subsets.map((s) => xs.map((x) => rows.find((r) => r.subset === s && String(r[by]) === x)?.value ?? null)), colorscale: "Viridis" }]} />;
@@ -66,27 +72,28 @@ function Dashboards({ detail }: { detail: RunDetail }) {
         <h2>Confusion matrix</h2>
         <select aria-label="confusion subset" value={cmSubset} onChange={(e) => setCmSubset(e.target.value)}>{subsets.map((s) => <option key={s}>{s}</option>)}</select>
         <Status value={confusion} what="confusion matrix">
-          {(cm) => <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", reversescale: true, showscale: true }]} layout={{ xaxis: { title: "predicted", type: "category" }, yaxis: { title: "ground truth", autorange: "reversed", type: "category" }, height: 420 }} />}
+          {(cm) => !Array.isArray(cm.labels) || !Array.isArray(cm.matrix) || cm.labels.length === 0 ? <Empty>No confusion matrix for this subset.</Empty> : <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", reversescale: true, showscale: true }]} layout={{ xaxis: { title: "predicted", type: "category" }, yaxis: { title: "ground truth", autorange: "reversed", type: "category" }, height: 420 }} />}
         </Status>
       </div>
       <div className="card" id="tests">
-        <h2>Regression tests of {detail.project}</h2>
+        <h2>Regression tests of {project ?? "this project"}</h2>
         <Status value={tests} what="tests">
           {(list) =>
-            list.length === 0 ? (
+            !Array.isArray(list) || list.length === 0 ? (
               <Empty>No saved test. Save one from an insight's suggested test, or <code>leapscope test RUN --metric … --save NAME</code>.</Empty>
             ) : (
               <table>
                 <thead><tr><th>test</th><th>condition</th><th>this run</th><th>runs passed</th></tr></thead>
                 <tbody>
                   {list.map((t) => {
-                    const mine = t.results.find((r) => r.run_id === runId);
+                    const results = t.results ?? [];
+                    const mine = results.find((r) => r.run_id === runId);
                     return (
                       <tr key={t.id}>
                         <td>{t.name}</td>
-                        <td>mean <code>{t.metric}</code> {t.min !== null ? `≥ ${t.min}` : ""} {t.max !== null ? `≤ ${t.max}` : ""} {t.filter ? <>where <code>{t.filter}</code></> : null}</td>
+                        <td>mean <code>{t.metric}</code> {typeof t.min === "number" ? `≥ ${t.min}` : ""} {typeof t.max === "number" ? `≤ ${t.max}` : ""} {t.filter ? <>where <code>{t.filter}</code></> : null}</td>
                         <td>{mine ? <span className={`badge ${mine.passed ? "complete" : "failed"}`}>{mine.passed ? "pass" : "fail"} {fmt(mine.value)}</span> : "not run"}</td>
-                        <td>{t.results.filter((r) => r.passed).length} / {t.results.length}</td>
+                        <td>{results.filter((r) => r.passed).length} / {results.length}</td>
                       </tr>
                     );
                   })}
@@ -97,17 +104,20 @@ function Dashboards({ detail }: { detail: RunDetail }) {
         </Status>
       </div>
       <div className="card">
-        <h2>{column} across runs of {detail.project}</h2>
+        <h2>{column} across runs of {project ?? "this project"}</h2>
         <Status value={across} what="runs">
-          {(rows) => (
+          {(data) => {
+            const rows = Array.isArray(data) ? data : [];
+            return (
             <Chart
               id="across-runs"
               data={subsets.map((s) => {
                 const mine = rows.filter((r) => r.subset === s);
-                return { type: "scatter", mode: "lines+markers", name: s, x: mine.map((r) => `${r.version} ${r.run.slice(9, 15)}`), y: mine.map((r) => r.value) };
+                return { type: "scatter", mode: "lines+markers", name: s, x: mine.map((r) => `${r.version ?? ""} ${String(r.run ?? "").slice(9, 15)}`), y: mine.map((r) => r.value) };
               })}
             />
-          )}
+            );
+          }}
         </Status>
       </div>
     </section>

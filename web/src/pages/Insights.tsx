@@ -1,27 +1,46 @@
-import { useState } from "react";
-import { post, type Insight, type RunDetail } from "../api";
+import { useEffect, useRef, useState } from "react";
+import { get, path, post, type Insight, type RunDetail } from "../api";
 import { Empty, ErrorBox, Status, Thumb, fmt, useApi } from "../ui";
 import { firstImageVisual, useVisuals } from "./Map";
 
+type Job = { id: string; status: string; seconds?: number | null; error?: string | null };
+
 export function InsightsPage({ runId }: { runId: string }) {
-  const insights = useApi<Insight[]>(`/runs/${runId}/insights`);
-  const run = useApi<RunDetail>(`/runs/${runId}`);
+  const insights = useApi<Insight[]>(path`/runs/${runId}/insights`);
+  const run = useApi<RunDetail>(path`/runs/${runId}`);
   const [job, setJob] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const alive = useRef(true);
+  useEffect(() => {
+    alive.current = true;
+    return () => {
+      alive.current = false;
+    };
+  }, []);
   const analyze = async () => {
     setError(null);
     try {
-      const started = await post<{ data: { id: string } }>(`/runs/${runId}/insights`);
+      const started = await post<{ data: Job }>(path`/runs/${runId}/insights`);
+      const id = started?.data?.id;
+      if (!id) throw new Error("the server started no analysis job");
       setJob("running");
       const poll = async () => {
-        const r = await fetch(`/api/v1/jobs/${started.data.id}${window.location.search}`).then((x) => x.json());
-        if (r.data.status === "running") {
-          setJob(`analyzing… ${r.data.seconds}s`);
-          setTimeout(poll, 1000);
-        } else {
+        if (!alive.current) return;
+        try {
+          const r = (await get<{ data: Job }>(path`/jobs/${id}`)).body.data;
+          if (!alive.current) return;
+          if (r?.status === "running") {
+            setJob(`analyzing… ${r.seconds ?? 0}s`);
+            setTimeout(poll, 1000);
+          } else {
+            setJob(null);
+            if (r?.status === "failed") setError(r.error ?? "the analysis failed");
+            insights.reload();
+          }
+        } catch (e) {
+          if (!alive.current) return;
           setJob(null);
-          if (r.data.status === "failed") setError(r.data.error);
-          insights.reload();
+          setError((e as Error).message);
         }
       };
       poll();
@@ -39,12 +58,12 @@ export function InsightsPage({ runId }: { runId: string }) {
       {error && <ErrorBox error={error} />}
       <Status value={insights} what="insights">
         {(list) =>
-          list.length === 0 ? (
+          !Array.isArray(list) || list.length === 0 ? (
             <Empty>No insights stored. Press “Analyze run” (or run <code>leapscope analyze {runId}</code>).</Empty>
           ) : (
             <div className="insights">
-              {list.map((insight) => (
-                <InsightCard key={insight.index} runId={runId} insight={insight} project={run.data?.project ?? ""} />
+              {list.map((insight, i) => (
+                <InsightCard key={insight.index ?? i} runId={runId} insight={insight} project={run.data?.project ?? null} />
               ))}
             </div>
           )
@@ -54,28 +73,37 @@ export function InsightsPage({ runId }: { runId: string }) {
   );
 }
 
-function InsightCard({ runId, insight, project }: { runId: string; insight: Insight; project: string }) {
+function InsightCard({ runId, insight, project }: { runId: string; insight: Insight; project: string | null }) {
   const [open, setOpen] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
-  const visuals = useVisuals(runId, open && insight.samples.length ? insight.samples[0] : null);
-  const stats = Object.entries(insight.statistics).filter(([, v]) => typeof v !== "object");
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const samples = insight.samples ?? [];
+  const type = insight.type ?? "insight";
+  const severity = typeof insight.severity === "number" && Number.isFinite(insight.severity) ? insight.severity : 0;
+  const visuals = useVisuals(runId, open && samples.length ? samples[0] : null);
+  const stats = Object.entries(insight.statistics ?? {}).filter(([, v]) => typeof v !== "object");
+  const test = insight.suggested_test ?? null;
   const save = async () => {
-    if (!insight.suggested_test) return;
-    const t = insight.suggested_test;
-    await post(`/projects/${project}/tests`, { name: `${insight.type}-${insight.index}`, metric: t.metric, filter: t.filter, min: t.min ?? null, max: t.max ?? null });
-    setSaved(`saved as ${insight.type}-${insight.index}: runs on every new run of ${project}`);
+    if (!test || !project) return;
+    setSaveError(null);
+    try {
+      await post(path`/projects/${project}/tests`, { name: `${type}-${insight.index}`, metric: test.metric, filter: test.filter ?? null, min: test.min ?? null, max: test.max ?? null });
+      setSaved(`saved as ${type}-${insight.index}: runs on every new run of ${project}`);
+    } catch (e) {
+      setSaveError((e as Error).message);
+    }
   };
   return (
-    <article className={`card insight ${insight.type}`} data-insight={insight.index}>
+    <article className={`card insight ${type}`} data-insight={insight.index}>
       <header onClick={() => setOpen(!open)} role="button" aria-expanded={open}>
-        <span className="severity" style={{ width: `${Math.round(insight.severity * 100)}%` }} />
-        <span className="type">{insight.type.replace(/_/g, " ")}</span>
-        <strong>{insight.title}</strong>
-        <span className="count">{insight.rows.length} samples · severity {insight.severity.toFixed(2)}</span>
+        <span className="severity" style={{ width: `${Math.round(severity * 100)}%` }} />
+        <span className="type">{type.replace(/_/g, " ")}</span>
+        <strong>{insight.title ?? type}</strong>
+        <span className="count">{(insight.rows ?? insight.sample_ids ?? samples).length} samples · severity {severity.toFixed(2)}</span>
       </header>
       {open && (
         <div className="body">
-          <p className="explanation">{insight.explanation}</p>
+          <p className="explanation">{insight.explanation ?? ""}</p>
           <table className="stats">
             <tbody>
               {stats.map(([k, v]) => (
@@ -84,18 +112,20 @@ function InsightCard({ runId, insight, project }: { runId: string; insight: Insi
             </tbody>
           </table>
           <p>
-            <a href={`#/runs/${runId}/map?insight=${insight.index}`}>Show these samples on the map</a>
+            <a href={`${path`#/runs/${runId}/map`}?insight=${encodeURIComponent(insight.index)}`}>Show these samples on the map</a>
           </p>
-          {insight.suggested_test && (
+          {test && (
             <div className="suggested">
-              Suggested regression test: mean <code>{insight.suggested_test.metric}</code>{" "}
-              {insight.suggested_test.min !== undefined ? `≥ ${insight.suggested_test.min}` : `≤ ${insight.suggested_test.max}`} where <code>{insight.suggested_test.filter}</code>{" "}
-              <button onClick={save}>Save test</button> {saved && <span className="ok">{saved}</span>}
+              Suggested regression test: mean <code>{test.metric}</code>{" "}
+              {typeof test.min === "number" ? `≥ ${test.min}` : typeof test.max === "number" ? `≤ ${test.max}` : ""}
+              {test.filter ? <> where <code>{test.filter}</code></> : null}{" "}
+              <button onClick={save} disabled={!project}>Save test</button> {saved && <span className="ok">{saved}</span>}
+              {saveError && <ErrorBox error={saveError} />}
             </div>
           )}
           <div className="grid">
-            {insight.samples.slice(0, 40).map((sample) => (
-              <Thumb key={sample.subset + sample.sample_id} runId={runId} subset={sample.subset} sampleId={sample.sample_id} visual={firstImageVisual(visuals.data?.visualizers ?? null)} size={56} />
+            {samples.slice(0, 40).map((sample) => (
+              <Thumb key={sample.subset + "/" + sample.sample_id} runId={runId} subset={String(sample.subset)} sampleId={String(sample.sample_id)} visual={firstImageVisual(visuals.data?.visualizers ?? null)} size={56} />
             ))}
           </div>
         </div>

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import createScatterplot from "regl-scatterplot";
-import { get, url, type RunDetail, type Visualizer } from "../api";
+import { get, path, url, type RunDetail, type Visualizer } from "../api";
 import { hashQuery } from "../App";
 import { Empty, ErrorBox, Loading, Status, Thumb, useApi } from "../ui";
 
@@ -9,20 +9,21 @@ const PALETTE = ["#5e81ac", "#bf616a", "#a3be8c", "#ebcb8b", "#b48ead", "#88c0d0
 const RAMP = ["#2e3440", "#3b4f7a", "#5e81ac", "#88c0d0", "#ebcb8b", "#d08770", "#bf616a"];
 
 export function firstImageVisual(visuals: Visualizer[] | null): string | null {
-  return visuals?.find((v) => v.type === "image" || v.type === "image_with_heatmap")?.name ?? null;
+  if (!Array.isArray(visuals)) return null;
+  return visuals.find((v) => v?.type === "image" || v?.type === "image_with_heatmap")?.name ?? null;
 }
 
 export function useVisuals(runId: string, sample: { subset: string; sample_id: string } | null) {
-  return useApi<{ visualizers: Visualizer[] }>(sample ? `/runs/${runId}/samples/${sample.subset}/${sample.sample_id}` : null);
+  return useApi<{ visualizers?: Visualizer[] | null }>(sample ? path`/runs/${runId}/samples/${sample.subset}/${sample.sample_id}` : null);
 }
 
 export function MapPage({ runId }: { runId: string }) {
-  const run = useApi<RunDetail>(`/runs/${runId}`);
+  const run = useApi<RunDetail>(path`/runs/${runId}`);
   return <Status value={run} what="run">{(detail) => <MapView detail={detail} />}</Status>;
 }
 
 function MapView({ detail }: { detail: RunDetail }) {
-  const runId = detail.id;
+  const runId = detail.id ?? "";
   const highlight = hashQuery().get("insight");
   const [method, setMethod] = useState("pca");
   const [colorBy, setColorBy] = useState("subset");
@@ -35,9 +36,16 @@ function MapView({ detail }: { detail: RunDetail }) {
   const [error, setError] = useState<string | null>(null);
   const numeric = (detail.columns ?? []).filter((c) => c.name.startsWith("loss_") || c.name.startsWith("metric_")).map((c) => c.name);
   const colorOptions = ["subset", "correct", "cluster", ...numeric, ...(detail.metadata_columns ?? [])];
-  const points = useApi<Points>(`/runs/${runId}/points`, { columns: colorOptions.join(",") });
-  const insight = useApi<{ rows: number[] }[]>(highlight !== null ? `/runs/${runId}/insights` : null);
-  const sampleForVisuals = points.data ? { subset: String(points.data.subset[0]), sample_id: String(points.data.sample_id[0]) } : null;
+  const raw = useApi<Points>(path`/runs/${runId}/points`, { columns: colorOptions.join(",") });
+  // a run with no rows (or an answer without the id columns) shows an empty map, not a crash
+  const pointsData = useMemo(() => {
+    const d = raw.data;
+    if (!d || !Array.isArray(d.subset) || !Array.isArray(d.sample_id)) return raw.data ? ({ subset: [], sample_id: [] } as Points) : null;
+    return d;
+  }, [raw.data]);
+  const points = { ...raw, data: pointsData };
+  const insight = useApi<{ rows?: number[] | null }[]>(highlight !== null ? path`/runs/${runId}/insights` : null);
+  const sampleForVisuals = points.data && points.data.subset.length ? { subset: String(points.data.subset[0]), sample_id: String(points.data.sample_id[0]) } : null;
   const visuals = useVisuals(runId, sampleForVisuals);
   const thumbVisual = firstImageVisual(visuals.data?.visualizers ?? null);
 
@@ -46,14 +54,16 @@ function MapView({ detail }: { detail: RunDetail }) {
     setError(null);
     const poll = async () => {
       try {
-        const r = await get<{ data: { status: string; x: number[]; y: number[]; job?: { seconds: number } } }>(`/runs/${runId}/projection`, { method });
+        const r = await get<{ data: { status: string; x: number[]; y: number[]; job?: { seconds: number } } }>(path`/runs/${runId}/projection`, { method });
         if (!alive) return;
         if (r.status === 202) {
-          setPending(`computing ${method.toUpperCase()}… ${r.body.data.job?.seconds ?? 0}s (the first UMAP compiles for ~30 s)`);
+          setPending(`computing ${method.toUpperCase()}… ${r.body?.data?.job?.seconds ?? 0}s (the first UMAP compiles for ~30 s)`);
           setTimeout(poll, 1000);
         } else {
           setPending(null);
-          setProjection({ x: r.body.data.x, y: r.body.data.y });
+          const x = r.body?.data?.x, y = r.body?.data?.y;
+          if (!Array.isArray(x) || !Array.isArray(y)) throw new Error(`the ${method} projection came back without coordinates`);
+          setProjection({ x, y });
         }
       } catch (e) {
         if (alive) setError((e as Error).message);
@@ -66,7 +76,7 @@ function MapView({ detail }: { detail: RunDetail }) {
   }, [runId, method]);
 
   const highlighted = useMemo(() => {
-    if (highlight !== null && insight.data) return new Set(insight.data[Number(highlight)]?.rows ?? []);
+    if (highlight !== null && Array.isArray(insight.data)) return new Set(insight.data[Number(highlight)]?.rows ?? []);
     if (only && points.data) return new Set(points.data.subset.flatMap((s, i) => (s === only ? [i] : [])));
     return null;
   }, [highlight, insight.data, only, points.data]);
@@ -122,11 +132,11 @@ function MapView({ detail }: { detail: RunDetail }) {
           <Scatter
             x={projection.x}
             y={projection.y}
-            values={points.data[colorBy] ?? points.data.subset}
-            sizes={sizeBy ? (points.data[sizeBy] as (number | null)[]) : null}
+            values={Array.isArray(points.data[colorBy]) ? points.data[colorBy] : points.data.subset}
+            sizes={sizeBy && Array.isArray(points.data[sizeBy]) ? (points.data[sizeBy] as (number | null)[]) : null}
             highlighted={highlighted}
             onSelect={(rows) => {
-              if (rows.length === 1) window.location.hash = `#/runs/${runId}/samples/${points.data!.subset[rows[0]]}/${points.data!.sample_id[rows[0]]}`;
+              if (rows.length === 1) window.location.hash = path`#/runs/${runId}/samples/${points.data!.subset[rows[0]]}/${points.data!.sample_id[rows[0]]}`;
               else setSelected(rows);
             }}
             onHover={setHover}
@@ -135,7 +145,7 @@ function MapView({ detail }: { detail: RunDetail }) {
             {hover !== null ? (
               <div className="hover" data-testid="hover">
                 <strong>{String(points.data.subset[hover])} / {String(points.data.sample_id[hover])}</strong>
-                {thumbVisual && <img src={url(`/runs/${runId}/samples/${points.data.subset[hover]}/${points.data.sample_id[hover]}/visuals/${thumbVisual}`)} width={128} height={128} alt="hovered sample" />}
+                {thumbVisual && <img src={url(path`/runs/${runId}/samples/${points.data.subset[hover]}/${points.data.sample_id[hover]}/visuals/${thumbVisual}`)} width={128} height={128} alt="hovered sample" />}
                 <div>{colorBy}: {String(points.data[colorBy]?.[hover] ?? "—")}</div>
               </div>
             ) : (

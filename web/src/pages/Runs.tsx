@@ -1,14 +1,14 @@
 import { useState } from "react";
-import type { Run } from "../api";
+import { path, type Run } from "../api";
 import { Empty, Status, fmt, useApi } from "../ui";
 
 interface Project {
   name: string;
-  versions: { name: string; model_hash: string; code_hash: string; runs: Run[] }[];
+  versions?: { name: string; model_hash?: string | null; code_hash?: string | null; runs?: Run[] | null }[] | null;
 }
 
 function headline(run: Run): string {
-  const held = run.summary?.validation ?? run.summary?.test ?? Object.values(run.summary ?? {})[0];
+  const held = run.summary?.validation ?? run.summary?.test ?? Object.values(run.summary ?? {})[0] ?? null;
   if (!held) return "—";
   return Object.entries(held)
     .filter(([k]) => k.startsWith("metric_") || k.startsWith("loss_"))
@@ -26,7 +26,7 @@ export function RunsPage() {
       <h1>Runs</h1>
       <Status value={projects} what="projects">
         {(data) =>
-          data.length === 0 ? (
+          !Array.isArray(data) || data.length === 0 ? (
             <Empty>
               No runs in this workspace yet. Evaluate a model: <code>leapscope evaluate examples/digits</code>
             </Empty>
@@ -35,7 +35,7 @@ export function RunsPage() {
               {data.map((project) => (
                 <div className="card" key={project.name}>
                   <h2>{project.name}</h2>
-                  {project.versions.map((version) => (
+                  {(project.versions ?? []).map((version) => (
                     <div key={version.name} className="version">
                       <h3>
                         {version.name} <small>model {version.model_hash} · code {version.code_hash}</small>
@@ -45,15 +45,15 @@ export function RunsPage() {
                           <tr><th>compare</th><th>run</th><th>status</th><th>samples</th><th>failed</th><th>headline (validation)</th><th>created</th></tr>
                         </thead>
                         <tbody>
-                          {version.runs.map((run) => (
+                          {(version.runs ?? []).map((run) => (
                             <tr key={run.id} data-run={run.id}>
                               <td><input type="checkbox" aria-label={`compare ${run.id}`} checked={picked.some((r) => r.id === run.id)} onChange={() => toggle(run)} /></td>
-                              <td>{run.status === "complete" ? <a href={`#/runs/${run.id}/map`}>{run.id}</a> : run.id}</td>
+                              <td>{run.status === "complete" ? <a href={path`#/runs/${run.id}/map`}>{run.id}</a> : run.id}</td>
                               <td><span className={`badge ${run.status}`}>{run.status}</span></td>
                               <td>{run.counts?.samples ?? "—"}</td>
                               <td>{run.counts?.failed ?? "—"}</td>
                               <td>{headline(run)}</td>
-                              <td>{new Date(run.created_at * 1000).toLocaleString()}</td>
+                              <td>{typeof run.created_at === "number" ? new Date(run.created_at * 1000).toLocaleString() : "—"}</td>
                             </tr>
                           ))}
                         </tbody>
@@ -73,7 +73,7 @@ export function RunsPage() {
 
 function Compare({ runs }: { runs: Run[] }) {
   const subsets = Array.from(new Set(runs.flatMap((r) => Object.keys(r.summary ?? {}))));
-  const columns = Array.from(new Set(runs.flatMap((r) => Object.values(r.summary ?? {}).flatMap((row) => Object.keys(row)))));
+  const columns = Array.from(new Set(runs.flatMap((r) => Object.values(r.summary ?? {}).flatMap((row) => Object.keys(row ?? {})))));
   return (
     <div className="card" id="compare">
       <h2>Compare {runs[0].id} vs {runs[1].id}</h2>

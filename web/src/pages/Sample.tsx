@@ -1,20 +1,20 @@
 import { useEffect, useState } from "react";
-import { get, url, type Visualizer } from "../api";
+import { get, path, url, type Visualizer } from "../api";
 import { Chart, Empty, ErrorBox, Status, Thumb, fmt, useApi } from "../ui";
 import { firstImageVisual } from "./Map";
 
 interface SampleData {
-  row: Record<string, unknown>;
-  visualizers: Visualizer[];
-  methods: string[];
+  row?: Record<string, unknown> | null;
+  visualizers?: Visualizer[] | null;
+  methods?: string[] | null;
 }
 
 export function SamplePage({ runId, subset, sampleId }: { runId: string; subset: string; sampleId: string }) {
-  const sample = useApi<SampleData>(`/runs/${runId}/samples/${subset}/${sampleId}`);
+  const sample = useApi<SampleData>(path`/runs/${runId}/samples/${subset}/${sampleId}`);
   return (
     <section>
       <h1>
-        Sample {sampleId} <small>{subset}</small>
+        Sample <span data-testid="sample-id">{sampleId}</span> <small>{subset}</small>
       </h1>
       <Status value={sample} what="sample">
         {(data) => <SampleView runId={runId} subset={subset} sampleId={sampleId} data={data} />}
@@ -24,14 +24,17 @@ export function SamplePage({ runId, subset, sampleId }: { runId: string; subset:
 }
 
 function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: string; sampleId: string; data: SampleData }) {
-  const [method, setMethod] = useState("integrated_gradients");
+  const row = data.row ?? {};
+  const visualizers = (data.visualizers ?? []).filter((v) => v && typeof v.name === "string");
+  const methods = data.methods?.length ? data.methods : ["integrated_gradients"];
+  const [method, setMethod] = useState(methods.includes("integrated_gradients") ? "integrated_gradients" : methods[0]);
   const [target, setTarget] = useState("");
   const [layer, setLayer] = useState("");
   const [heatState, setHeatState] = useState<"loading" | "ok" | "error">("loading");
   const [heatChart, setHeatChart] = useState<ChartPayload | null>(null);
-  const similar = useApi<{ subset: string; sample_id: string; distance: number }[]>(`/runs/${runId}/samples/${subset}/${sampleId}/similar`, { k: 8 });
-  const entries = Object.entries(data.row).filter(([k]) => !["row", "input_hash"].includes(k) && !Array.isArray(data.row[k]));
-  const heatUrl = url(`/runs/${runId}/samples/${subset}/${sampleId}/explanation`, { method, target, layer });
+  const similar = useApi<{ subset: string; sample_id: string; distance: number | null }[]>(path`/runs/${runId}/samples/${subset}/${sampleId}/similar`, { k: 8 });
+  const entries = Object.entries(row).filter(([k, v]) => !["row", "input_hash"].includes(k) && !Array.isArray(v));
+  const heatUrl = url(path`/runs/${runId}/samples/${subset}/${sampleId}/explanation`, { method, target, layer });
   useEffect(() => {
     // images come back as PNG; token and feature attributions as JSON charts
     let alive = true;
@@ -41,21 +44,24 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
       if (!alive) return;
       if (!r.ok) return setHeatState("error");
       if ((r.headers.get("content-type") ?? "").includes("json")) {
-        setHeatChart((await r.json()).data);
-        setHeatState("ok");
+        const chart = (await r.json().catch(() => null))?.data ?? null;
+        if (!alive) return;
+        setHeatChart(chart);
+        setHeatState(chart ? "ok" : "error");
       }
     }).catch(() => alive && setHeatState("error"));
     return () => {
       alive = false;
     };
   }, [heatUrl]);
-  const thumb = firstImageVisual(data.visualizers);
+  const thumb = firstImageVisual(visualizers);
   return (
     <div className="sample-layout">
       <div className="card">
         <h2>Visualizers</h2>
         <div className="visuals">
-          {data.visualizers.map((v) => (
+          {visualizers.length === 0 && <Empty>This run has no visualizers.</Empty>}
+          {visualizers.map((v) => (
             <VisualView key={v.name} runId={runId} subset={subset} sampleId={sampleId} visual={v} />
           ))}
         </div>
@@ -64,7 +70,7 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
         <h2>Explanation</h2>
         <div className="toolbar">
           <select aria-label="method" value={method} onChange={(e) => setMethod(e.target.value)}>
-            {data.methods.map((m) => (
+            {methods.map((m) => (
               <option key={m}>{m}</option>
             ))}
           </select>
@@ -92,10 +98,10 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
       <div className="card">
         <h2>Similar samples</h2>
         <Status value={similar} what="similar samples">
-          {(list) => (list.length === 0 ? <Empty>No neighbours.</Empty> : (
+          {(list) => (!Array.isArray(list) || list.length === 0 ? <Empty>No neighbours.</Empty> : (
             <div className="grid">
               {list.map((s) => (
-                <Thumb key={s.subset + s.sample_id} runId={runId} subset={s.subset} sampleId={s.sample_id} visual={thumb} size={64} label={`${s.sample_id} (${s.distance.toFixed(3)})`} />
+                <Thumb key={s.subset + s.sample_id} runId={runId} subset={s.subset} sampleId={s.sample_id} visual={thumb} size={64} label={`${s.sample_id} (${typeof s.distance === "number" ? s.distance.toFixed(3) : "?"})`} />
               ))}
             </div>
           ))}
@@ -106,25 +112,31 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
 }
 
 function VisualView({ runId, subset, sampleId, visual }: { runId: string; subset: string; sampleId: string; visual: Visualizer }) {
-  const path = `/runs/${runId}/samples/${subset}/${sampleId}/visuals/${visual.name}`;
+  const visualPath = path`/runs/${runId}/samples/${subset}/${sampleId}/visuals/${visual.name}`;
   const isImage = ["image", "image_with_heatmap", "image_mask", "image_with_boxes", "video"].includes(visual.type);
   const [chart, setChart] = useState<ChartPayload | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     if (isImage) return;
-    get<{ data: typeof chart }>(path).then((r) => setChart(r.body.data)).catch((e) => setError(e.message));
-  }, [path, isImage]);
+    let alive = true;
+    get<{ data: typeof chart }>(visualPath)
+      .then((r) => alive && (r.body?.data ? setChart(r.body.data) : setError(`visualizer ${visual.name} sent no data`)))
+      .catch((e: unknown) => alive && setError(e instanceof Error ? e.message : String(e)));
+    return () => {
+      alive = false;
+    };
+  }, [visualPath, isImage, visual.name]);
   return (
     <figure className="visual" data-visual={visual.name}>
       <figcaption>{visual.name}</figcaption>
-      {isImage && <img src={url(path)} alt={visual.name} width={192} height={192} />}
+      {isImage && <img src={url(visualPath)} alt={visual.name} width={192} height={192} />}
       {error && <ErrorBox error={error} />}
       {chart && <ChartBody chart={chart} />}
     </figure>
   );
 }
 
-type ChartPayload = { type: string; labels?: string[]; body?: number[]; gt?: number[] | null; data?: number[]; tokens?: string[]; heatmap?: number[] | null };
+type ChartPayload = { type: string; labels?: string[]; body?: number[]; gt?: number[] | null; data?: number[]; tokens?: string[]; heatmap?: (number | null)[] | null };
 
 function ChartBody({ chart }: { chart: ChartPayload }) {
   if (chart.type === "horizontal_bar")
@@ -139,12 +151,17 @@ function ChartBody({ chart }: { chart: ChartPayload }) {
     );
   if (chart.type === "graph") return <Chart data={[{ type: "scatter", y: chart.data }]} layout={{ width: 420 }} />;
   if (chart.type === "text") {
-    const scale = Math.max(1e-9, ...(chart.heatmap ?? [0]).map(Math.abs));
+    const heat = (i: number): number | null => {
+      const h = chart.heatmap?.[i];
+      return typeof h === "number" && Number.isFinite(h) ? h : null;
+    };
+    const scale = Math.max(1e-9, ...(chart.tokens ?? []).map((_, i) => Math.abs(heat(i) ?? 0)));
     return (
       <p className="tokens">
-        {chart.tokens?.map((t, i) => {
-          const v = chart.heatmap ? chart.heatmap[i] / scale : 0;
-          return <span key={i} title={chart.heatmap ? chart.heatmap[i].toPrecision(3) : undefined} style={{ background: v > 0 ? `rgba(191,97,106,${v})` : `rgba(94,129,172,${-v})` }}>{t} </span>;
+        {(chart.tokens ?? []).map((t, i) => {
+          const h = heat(i);
+          const v = h === null ? 0 : h / scale;
+          return <span key={i} title={h === null ? undefined : h.toPrecision(3)} style={{ background: v > 0 ? `rgba(191,97,106,${v})` : `rgba(94,129,172,${-v})` }}>{String(t)} </span>;
         })}
       </p>
     );

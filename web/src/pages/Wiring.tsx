@@ -1,15 +1,16 @@
-import type { RunDetail } from "../api";
+import { formatShape, path, type RunDetail, type TensorSpec } from "../api";
 import { Empty, Status, useApi } from "../ui";
 
 // The integration's wiring graph as columns: sources -> model -> predictions -> consumers.
 export function WiringPage({ runId }: { runId: string }) {
-  const run = useApi<RunDetail>(`/runs/${runId}`);
+  const run = useApi<RunDetail>(path`/runs/${runId}`);
   return <Status value={run} what="run">{(detail) => <Wiring detail={detail} />}</Status>;
 }
 
 function Wiring({ detail }: { detail: RunDetail }) {
-  const edges = detail.manifest.wiring;
-  if (!edges.length) return <Empty>This run stored no wiring.</Empty>;
+  const edges = (detail.manifest?.wiring ?? []).filter((e) => e && typeof e.source === "string");
+  const model = detail.manifest?.model ?? null;
+  if (!edges.length) return <><Empty>This run stored no wiring.</Empty><ModelCard model={model} /></>;
   const inputs = Array.from(new Set(edges.filter((e) => e.source.startsWith("input:")).map((e) => e.source)));
   const gts = Array.from(new Set(edges.filter((e) => e.source.startsWith("gt:")).map((e) => e.source)));
   const preds = Array.from(new Set(edges.filter((e) => e.source.startsWith("prediction:")).map((e) => e.source)));
@@ -18,7 +19,7 @@ function Wiring({ detail }: { detail: RunDetail }) {
   const W = 1000, colW = W / columns.length, rowH = 56;
   const pos = new Map<string, { x: number; y: number }>();
   columns.forEach(([, nodes], c) => nodes.forEach((n, r) => pos.set(n, { x: c * colW + 20, y: 40 + r * rowH })));
-  const height = Math.max(...columns.map(([, n]) => n.length)) * rowH + 60;
+  const height = Math.max(1, ...columns.map(([, n]) => n.length)) * rowH + 60;
   const links: { from: string; to: string; label: string }[] = [];
   for (const e of edges) {
     if (e.kind === "model") links.push({ from: e.source, to: "model", label: e.argument });
@@ -51,13 +52,26 @@ function Wiring({ detail }: { detail: RunDetail }) {
           </g>
         ))}
       </svg>
-      <div className="card">
-        <h2>Model</h2>
-        <p>
-          {detail.manifest.model.framework}: {detail.manifest.model.inputs.map((i) => `${i.name} [${i.shape.map((d) => d ?? "B").join(", ")}]`).join(", ")} →{" "}
-          {detail.manifest.model.outputs.map((o) => o.name).join(", ")}
-        </p>
-      </div>
+      <ModelCard model={model} />
     </section>
+  );
+}
+
+function spec(t: TensorSpec | null | undefined, fallback: string): string {
+  return `${t?.name ?? fallback} ${formatShape(t?.shape)}`;
+}
+
+// Model signature: a dynamic dim is `?` (not always the batch), an undeclared shape `[?] (dynamic)`.
+function ModelCard({ model }: { model: NonNullable<RunDetail["manifest"]>["model"] | null }) {
+  const inputs = model?.inputs ?? [];
+  const outputs = model?.outputs ?? [];
+  return (
+    <div className="card" data-testid="model-signature">
+      <h2>Model</h2>
+      <p>
+        {model?.framework ?? "unknown framework"}: {inputs.length ? inputs.map((i, n) => spec(i, `input ${n}`)).join(", ") : "inputs unknown"} →{" "}
+        {outputs.length ? outputs.map((o, n) => spec(o, `output ${n}`)).join(", ") : "outputs unknown"}
+      </p>
+    </div>
   );
 }

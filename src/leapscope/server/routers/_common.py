@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import re
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+from fastapi import HTTPException
 
-from leapscope.exceptions import LeapscopeError
-from leapscope.store import Run
+from leapscope.store import FilterError, Run, parse_filter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["connection", "json_safe", "parse_filters", "quote"]
 
-_FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
 _CONNECTIONS: dict[str, duckdb.DuckDBPyConnection] = {}
 _LOCK = threading.Lock()
 
@@ -40,27 +41,22 @@ def connection(run: Run) -> duckdb.DuckDBPyConnection:
         return con.cursor()
 
 
-def parse_filters(filters: list[str], columns: set[str]) -> tuple[str, list[Any]]:
+def parse_filters(filters: list[str], columns: pa.Schema | Iterable[str]) -> tuple[str, list[Any]]:
     """``["digit_label == \\"8\\"", "loss_ce > 0.5"]`` -> (SQL WHERE fragment, parameters).
 
-    Only ``column op literal`` with a known column is accepted: nothing from a request
-    is ever evaluated as code.
+    A thin wrapper of :func:`leapscope.store.parse_filter`: only ``column op literal [and ...]``
+    with known columns (and, given a pyarrow schema, literals of the column's type) is accepted;
+    nothing from a request is ever evaluated as code.
+
+    Raises
+    ------
+    HTTPException
+        422 with the parser's reason (malformed filter, unknown column, wrong literal type).
     """
-    clauses, params = [], []
-    for text in filters:
-        match = _FILTER.match(text)
-        if not match:
-            raise LeapscopeError(f"filter {text!r}: expected 'column op value' with op one of == != < <= > >=")
-        column, op, raw = match.groups()
-        if column not in columns:
-            raise LeapscopeError(f"filter {text!r}: unknown column '{column}'")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw.strip("'")
-        clauses.append(f"{quote(column)} {'=' if op == '==' else op} ?")
-        params.append(value)
-    return " AND ".join(clauses), params
+    try:
+        return parse_filter(filters, columns).sql()
+    except FilterError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
 def json_safe(value: Any) -> Any:

@@ -9,29 +9,67 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from leapscope import analysis
-from leapscope.exceptions import LeapscopeError
+from leapscope.exceptions import NotFoundError
 from leapscope.server._deps import State, state
+from leapscope.server._security import DecodedRoute
 from leapscope.server._tasks import analyze_job, projection_job
+from leapscope.store import Run
 
-router = APIRouter(tags=["analysis"])
+router = APIRouter(tags=["analysis"], route_class=DecodedRoute)
 
 
-@router.get("/runs/{run_id}/projection", operation_id="getProjection", responses={202: {"description": "being computed; poll the job"}})
+def stored_spaces(run: Run) -> list[str]:
+    """The run's latent spaces that are really stored (``latent/<space>.npy``), default first."""
+    folder = run.dir / "latent"
+    on_disk = {p.stem for p in folder.iterdir() if p.suffix == ".npy" and p.is_file()} if folder.is_dir() else set()
+    return [name for name in run.latent_spaces if name in on_disk]
+
+
+def latent_space(run: Run, space: str | None) -> str:
+    """``space`` checked against the stored latent spaces (None: the default one).
+
+    Raises
+    ------
+    NotFoundError
+        The run stored no such latent space (404); the message lists the stored ones.
+    """
+    spaces = stored_spaces(run)
+    if not spaces:
+        raise NotFoundError(f"run {run.id} stored no latent space, so it has no projection (the model has no default latent layer)")
+    if space is None or space == "":
+        return spaces[0]
+    if space not in spaces:
+        raise NotFoundError(f"projection: run {run.id} has no latent space {space!r}; stored: {', '.join(spaces)}")
+    return space
+
+
+def _cached(run: Run, space: str, method: str) -> bool:
+    folder = run.dir / "projections"
+    prefix = f"{space}-{method}-"  # names compared as strings, never used as a pattern
+    return folder.is_dir() and any(p.name.startswith(prefix) and p.suffix == ".npy" for p in folder.iterdir())
+
+
+@router.get("/runs/{run_id}/projection", operation_id="getProjection", responses={202: {"description": "being computed; poll the job"},
+                                                                                   404: {"description": "no such run or latent space"}})
 def get_projection(run_id: str, method: str = Query("pca", pattern="^(pca|umap|tsne)$"), space: str | None = None,
                    s: State = Depends(state)) -> Any:
-    """The 2-D map of a latent space. PCA is computed inline; UMAP and t-SNE run as a background job (202)."""
+    """The 2-D map of a latent space. PCA is computed inline; UMAP and t-SNE run as a background job (202).
+
+    ``space`` must be one of the run's stored latent spaces (default: the first); any other
+    value is a 404 listing them, and starts no job.
+    """
     run = s.run(run_id)
+    name = latent_space(run, space)
     if method == "pca":
-        xy = analysis.projection(run, method="pca", space=space)
+        xy = analysis.projection(run, method="pca", space=name)
     else:
-        cached = list((run.dir / "projections").glob(f"{space or run.latent_spaces[0]}-{method}-*.npy")) if run.latent_spaces else []
-        if not cached:
-            job = s.jobs.start("projection", run.id, (method, space or ""), projection_job, s.path, run.id, method, space)
+        if not _cached(run, name, method):
+            job = s.jobs.start("projection", run.id, (method, name), projection_job, s.path, run.id, method, name)
             if job.status == "complete":
-                return get_projection(run_id, method, space, s)
+                return get_projection(run_id, method, name, s)
             return JSONResponse({"data": {"status": job.status, "job": job.to_dict()}}, status_code=202)
-        xy = analysis.projection(run, method=method, space=space)  # type: ignore[arg-type]
-    return {"data": {"status": "ready", "method": method, "x": [None if v != v else float(v) for v in xy[:, 0]],
+        xy = analysis.projection(run, method=method, space=name)  # type: ignore[arg-type]
+    return {"data": {"status": "ready", "method": method, "space": name, "x": [None if v != v else float(v) for v in xy[:, 0]],
                      "y": [None if v != v else float(v) for v in xy[:, 1]]}}
 
 
@@ -59,7 +97,7 @@ def analyze_run(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
 def get_job(job_id: str, s: State = Depends(state)) -> dict[str, Any]:
     job = s.jobs.jobs.get(job_id)
     if job is None:
-        raise LeapscopeError(f"no job '{job_id}'")
+        raise NotFoundError(f"no job '{job_id}' (jobs live as long as the server process)")
     return {"data": job.to_dict()}
 
 

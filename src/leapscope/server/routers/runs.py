@@ -7,9 +7,10 @@ from pydantic import BaseModel
 
 from leapscope import analysis
 from leapscope.server._deps import State, state
+from leapscope.server._security import DecodedRoute
 from leapscope.store import Run
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=DecodedRoute)
 
 
 class RunBody(BaseModel):

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from leapscope import analysis
-from leapscope.exceptions import LeapscopeError, StoreError
+from leapscope.exceptions import LeapscopeError, NotFoundError, StoreError
 from leapscope.server import _render
 from leapscope.server._deps import State, state
+from leapscope.server._security import DecodedRoute
 from leapscope.server.routers._common import connection, json_safe, parse_filters, quote
 
-router = APIRouter(tags=["samples"])
+router = APIRouter(tags=["samples"], route_class=DecodedRoute)
+
 
 def _row_filter(run: Any, insight: int | None, cluster: int | None) -> list[int] | None:
     if insight is None and cluster is None:
@@ -24,7 +26,7 @@ def _row_filter(run: Any, insight: int | None, cluster: int | None) -> list[int]
     stored = json.loads(path.read_text())
     if insight is not None:
         if not 0 <= insight < len(stored["insights"]):
-            raise StoreError(f"run {run.id} has {len(stored['insights'])} insights; no insight {insight}")
+            raise NotFoundError(f"run {run.id} has {len(stored['insights'])} insights; no insight {insight}")
         return list(stored["insights"][insight]["rows"])
     return [i for i, c in enumerate(stored["clusters"]) if c == cluster]
 
@@ -47,7 +49,7 @@ def list_samples(
     schema = run.samples.schema
     names = [f.name for f in schema]
     scalar = [f.name for f in schema if not str(f.type).startswith("list")]  # vectors stay out of list pages
-    clause, params = parse_filters(where, set(names))
+    clause, params = parse_filters(where, schema)
     clauses = [clause] if clause else []
     if subset:
         clauses.append("subset = ?")
@@ -81,7 +83,7 @@ def _sample_row(s: State, run_id: str, subset: str, sample_id: str) -> dict[str,
     result = cur.execute("SELECT * FROM samples WHERE subset = ? AND sample_id = ?", [subset, sample_id])
     row = result.fetchone()
     if row is None:
-        raise StoreError(f"run {run_id} has no sample {sample_id!r} in subset '{subset}'")
+        raise NotFoundError(f"run {run_id} has no sample {sample_id!r} in subset '{subset}'")
     names = [d[0] for d in result.description]
     return {k: json_safe(v) for k, v in zip(names, row, strict=True)}
 
@@ -122,8 +124,13 @@ async def get_explanation(run_id: str, subset: str, sample_id: str, method: str 
 
 @router.get("/runs/{run_id}/samples/{subset}/{sample_id}/similar", operation_id="getSimilar")
 def get_similar(run_id: str, subset: str, sample_id: str, k: int = Query(8, ge=1, le=100), s: State = Depends(state)) -> dict[str, Any]:
+    """The ``k`` nearest samples in latent space; empty (with a ``note``) when this sample's latent vector is not finite."""
+    _sample_row(s, run_id, subset, sample_id)
     near = analysis.similar(s.run(run_id), sample_id, subset=subset, k=k)
-    return {"data": [{k2: json_safe(v) for k2, v in rec.items()} for rec in near.to_dict(orient="records")]}
+    body: dict[str, Any] = {"data": [{k2: json_safe(v) for k2, v in rec.items()} for rec in near.to_dict(orient="records")]}
+    if near.attrs.get("note"):
+        body["note"] = near.attrs["note"]
+    return body
 
 
 @router.get("/runs/{run_id}/points", operation_id="getPoints")

@@ -1,0 +1,1 @@
+"""Security regression corpora: filters, paths, hosts and origins, XSS strings, secrets."""
