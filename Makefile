@@ -1,4 +1,5 @@
-# leapscope — `make demo` runs the main job on the bundled example; `make test` runs everything.
+# leapscope — `make demo` runs the main job on the bundled example; `make test` runs everything,
+# `make test-fast` the subset without slow end-to-end tests.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 UI := src/leapscope/server/static/index.html
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/package.json web/package-lock.json web/vite.config.ts web/index.html
 
-.PHONY: install lint test demo bench clean
+.PHONY: install lint test test-fast demo bench clean
 
 install: $(STAMP) $(UI) /usr/bin/chromium
 
@@ -35,13 +36,27 @@ $(UI): $(WEB_SOURCES)
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
+# ruff format --check: the tree was formatted once in one commit (issue 12); format your files with
+# `ruff format <files>` before committing. lint-imports checks the layer contracts in pyproject.toml.
+# The generated files must not drift: the run format's TypeScript constants (store/_typescript.py)
+# and the HTTP client (web/openapi.json and src/generated/api.d.ts; fix with `cd web && npm run gen:api`).
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(PY) -m leapscope.store._typescript | diff -u web/src/generated/runFormat.ts - \
+		|| (echo "web/src/generated/runFormat.ts is out of date: python -m leapscope.store._typescript > web/src/generated/runFormat.ts"; exit 1)
+	cd web && PYTHON=$(abspath $(PY)) npm run --silent check:api
 	cd web && npx tsc --noEmit
 
 test: install lint
 	$(VENV)/bin/pytest
+
+# The fast subset while editing (under a minute): no @pytest.mark.slow (processes, training, UMAP
+# compile, Chromium), no tests/e2e; docstring examples included. `make test` runs everything.
+test-fast: install
+	$(VENV)/bin/pytest -m "not slow" --ignore=tests/e2e -q
 
 demo: install
 	$(VENV)/bin/leapscope demo examples/digits --workspace .leapscope

@@ -39,11 +39,11 @@ def faithfulness() -> None:
     import data
 
     from leapscope.analysis.attribution import deletion_auc, explain, insertion_auc, randomization_check
-    from leapscope.models import load
+    from leapscope.models import open_model
 
     images, _, rows = data.load()
     x = images[rows["test"][:200]]
-    model = load(DIGITS / "model.onnx")
+    model = open_model(DIGITS / "model.onnx")
     print("1. faithfulness on examples/digits, 200 test images (deletion lower / insertion higher is better)")
     print(f"   {'method':<22} {'ours del/ins':>14} {'randomization':>14}   {'yardstick del/ins':>18} {'rand.':>6}")
     for method, (y_del, y_ins, y_rand) in YARDSTICK.items():
@@ -63,14 +63,14 @@ from benchmarks.attribution import build_model
 module, x = build_model(model_name, n)
 from captum.attr import IntegratedGradients
 from leapscope.analysis.attribution import explain
-from leapscope.models import load
+from leapscope.models import open_model
 
 def run(batch):
     if which == "captum":
         target = module(torch.from_numpy(batch)).argmax(1)
         IntegratedGradients(module).attribute(torch.from_numpy(batch), target=target, n_steps=50)
     else:
-        explain(load(module), batch, method="integrated_gradients", steps=50)
+        explain(open_model(module), batch, method="integrated_gradients", steps=50)
 
 run(x[:1])  # warm-up: lazy imports and allocator pools are not the method's memory
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -88,13 +88,13 @@ def build_model(name: str, n: int):
 
     rng = np.random.default_rng(0)
     if name == "digits":
-        from leapscope.models import load
+        from leapscope.models import open_model
 
         sys.path.insert(0, str(DIGITS))
         import data
 
         images, _, _ = data.load()
-        return load(DIGITS / "model.onnx").torch_module(), np.ascontiguousarray(images[:n])
+        return open_model(DIGITS / "model.onnx").torch_module(), np.ascontiguousarray(images[:n])
 
     class Block(nn.Module):
         def __init__(self, cin: int, cout: int, stride: int):

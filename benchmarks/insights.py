@@ -28,7 +28,7 @@ import pandas as pd
 import leapscope as ls
 from leapscope import analysis
 from leapscope.analysis import AnalysisInput
-from leapscope.analysis import _insights as ins
+from leapscope.analysis import insights as ins
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits"

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from benchmarks._timing import interleaved
-from leapscope.models import load
+from leapscope.models import open_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def _magika_batches(n: int, batch: int) -> tuple[Path, list[np.ndarray]]:
 def measure(name: str, path: Path, batches: list[np.ndarray]) -> dict[str, float]:
     bare = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     input_name = bare.get_inputs()[0].name
-    wrapper = load(path)
+    wrapper = open_model(path)
     latent = [wrapper.default_latent_layer()]
     n = sum(len(b) for b in batches)
     seconds = interleaved(

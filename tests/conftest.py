@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from leapscope import api
 from leapscope.integration import CheckReport, LoadedIntegration, load
+from leapscope.store import Run, Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "examples" / "digits"
@@ -125,10 +127,38 @@ def digits_loaded() -> LoadedIntegration:
 
 @pytest.fixture(scope="session")
 def digits_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A workspace with one evaluated and analyzed digits run (heatmaps stored for validation)."""
+    """A workspace with one evaluated and analyzed digits run: ``(workspace path, run id)``.
+
+    The only full evaluation of the digits example in a test session (all 1,797 samples, four
+    chunks of 500 so that the chunk merge is exercised, heatmaps stored for validation). Tests
+    read it; a test module that writes to a workspace takes :func:`digits_workspace_copy`.
+    """
     import leapscope as ls
 
     path = tmp_path_factory.mktemp("digits-ws")
-    run = ls.evaluate(DIGITS, workspace=path, workers=1, explain="gradcam")
+    run = ls.evaluate(DIGITS, workspace=path, workers=1, chunk_size=500, batch_size=50, explain="gradcam")
     api.analyze(path, run.id)
     return path, run.id
+
+
+@pytest.fixture(scope="session")
+def digits_run(digits_workspace: tuple[Path, str]) -> Run:
+    """The evaluated digits run of :func:`digits_workspace`, opened from its workspace."""
+    path, run_id = digits_workspace
+    return Workspace(path).open_run(run_id)
+
+
+@pytest.fixture(scope="module")
+def digits_workspace_copy(digits_workspace: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A copy of :func:`digits_workspace` for one test module that adds runs, tests or insights to it."""
+    path, run_id = digits_workspace
+    copy = tmp_path_factory.mktemp("digits-ws-copy") / "ws"
+    shutil.copytree(path, copy)
+    return copy, run_id
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests (tests/e2e/) are slow tests: ``-m "not slow"`` (make test-fast) leaves them out."""
+    for item in items:
+        if item.nodeid.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.slow)

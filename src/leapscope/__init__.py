@@ -22,11 +22,23 @@ from leapscope.exceptions import LeapscopeError as LeapscopeError  # noqa: E402
 from leapscope.sdk import *  # noqa: F403, E402
 from leapscope.sdk import __all__ as _sdk_all  # noqa: E402
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml's ``version`` is the one source."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("leapscope")
+    except PackageNotFoundError:  # a source tree on sys.path without `pip install -e .`
+        return "0.0.0+unknown"
+
+
+__version__ = _version()
 
 _API = {name: "leapscope.api" for name in ("analyze", "check", "evaluate", "load_integration", "open_run")}
 
-__all__ = sorted([*_sdk_all, "LeapscopeError", "__version__", *_API])
+#: the public names: the SDK, the error base class and the Python API (``__version__`` is there too)
+__all__ = sorted([*_sdk_all, "LeapscopeError", *_API])
 
 
 def __getattr__(name: str) -> Any:

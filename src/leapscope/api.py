@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from leapscope import analysis
+from leapscope import runs
+from leapscope.analysis import Insight
 from leapscope.engine import evaluate as _evaluate
 from leapscope.integration import CheckReport, LoadedIntegration, load, run_integration_test
-from leapscope.models import ModelWrapper
-from leapscope.models import load as load_model
+from leapscope.models import ModelWrapper, open_model
 from leapscope.store import Run, Workspace
 
 __all__ = ["analyze", "check", "evaluate", "load_integration", "model_factory", "open_run"]
@@ -28,7 +28,7 @@ def load_integration(path: str | Path) -> LoadedIntegration:
 
 def model_factory(source: Any) -> ModelWrapper:
     """Turn what ``@load_model`` returned (path or object) into a :class:`ModelWrapper`."""
-    return load_model(source)
+    return open_model(source)
 
 
 def check(path: str | Path | LoadedIntegration, *, samples: int = 3, model: str | Path | None = None) -> CheckReport:
@@ -81,20 +81,20 @@ def evaluate(
     heatmaps of ``explain_subsets`` (default validation) in ``explanations/<method>.npy``."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     run = _evaluate(path, workspace=ws, **options)
-    analysis.run_saved_tests(ws, run)
+    runs.run_saved_tests(ws, run)
     if explain:
-        analysis.explain_run(run, explain, explain_subsets or ["validation"])
+        runs.explain_run(run, explain, explain_subsets or ["validation"])
     return run
 
 
 def analyze(
     workspace: str | Path | Workspace | None, run_id: str, *, types: list[str] | None = None, umap: bool = False, seed: int = 0
-) -> list[analysis.Insight]:
+) -> list[Insight]:
     """Compute projections (PCA, and UMAP when asked) and every insight of a run; store and return them."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     run = ws.open_run(run_id)
     if run.latent_spaces:
-        analysis.projection(run, method="pca", seed=seed)
+        runs.projection(run, method="pca", seed=seed)
         if umap:
-            analysis.projection(run, method="umap", seed=seed)
-    return analysis.analyze(run, types=types, seed=seed, workspace=ws)
+            runs.projection(run, method="umap", seed=seed)
+    return runs.analyze(run, types=types, seed=seed, workspace=ws)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from leapscope.analysis import AnalysisInput, latent_clusters, project
-from leapscope.analysis import _insights as ins
+from leapscope.analysis import insights as ins
 
 RNG = np.random.default_rng(0)
 
@@ -115,6 +115,7 @@ def test_overfitting_cluster():
     assert found and found[0].statistics["cluster"] == c and set(found[0].rows) == set(np.flatnonzero(held))
 
 
+@pytest.mark.slow
 def test_projections_are_deterministic_and_skip_failed_rows():
     z = RNG.normal(size=(60, 8)).astype(np.float32)
     z[3] = np.nan

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DIGITS
 
 LEAPSCOPE = [sys.executable, "-m", "leapscope"]
@@ -18,6 +20,7 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     return subprocess.run([*LEAPSCOPE, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_check_digits_json():
     proc = _run("check", str(DIGITS), "--json", "--samples", "2")
     assert proc.returncode == 0, proc.stderr
@@ -29,6 +32,7 @@ def test_check_digits_json():
     assert report["subsets"] == {"training": 1078, "validation": 359, "test": 360}
 
 
+@pytest.mark.slow
 def test_check_digits_table():
     proc = _run("check", str(DIGITS))
     assert proc.returncode == 0, proc.stderr
@@ -36,6 +40,7 @@ def test_check_digits_table():
     assert "prediction ← prediction:classes" in proc.stdout
 
 
+@pytest.mark.slow
 def test_check_broken_integration_exits_1(make_integration):
     folder = make_integration(features="return subset.data['x'][sample_id].astype(np.float64)")
     proc = _run("check", str(folder))
@@ -43,6 +48,7 @@ def test_check_broken_integration_exits_1(make_integration):
     assert "✗" in proc.stdout and "astype(np.float32)" in proc.stdout
 
 
+@pytest.mark.slow
 def test_check_unimportable_integration_exits_2(tmp_path):
     (tmp_path / "integration.py").write_text("raise RuntimeError('boom')\n")
     proc = _run("check", str(tmp_path))
@@ -50,6 +56,7 @@ def test_check_unimportable_integration_exits_2(tmp_path):
     assert "IntegrationLoadError" in proc.stderr and "boom" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_init_writes_a_template_that_passes(tmp_path):
     target = tmp_path / "mine"
     proc = _run("init", str(target))

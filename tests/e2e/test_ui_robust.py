@@ -347,7 +347,7 @@ def test_state_changing_requests_go_through_one_client_function() -> None:
     """Only web/src/api.ts talks to /api/v1 with a method: pages call post()/send() (JSON body, JSON type)."""
     offenders = []
     for source in sorted(WEB_SRC.rglob("*.ts*")):
-        if source.name == "api.ts":
+        if source.name == "api.ts" or "generated" in source.relative_to(WEB_SRC).parts:  # generated types and constants: no code that fetches
             continue
         text = source.read_text()
         for pattern in (r"/api/v1", r"\bmethod\s*:", r"window\.location\.search", r"sessionStorage|localStorage"):

@@ -20,11 +20,7 @@ from leapscope.sdk import _builtins
 from leapscope.store import Workspace
 from tests.conftest import DIGITS
 
-
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("ws")
-    return ls.evaluate(DIGITS, workspace=ws, chunk_size=500, batch_size=50, workers=1)
+# digits_run (tests/conftest.py): the session's one evaluated digits run, in chunks of 500 and batches of 50
 
 
 def test_every_sample_once_and_documented_columns(digits_run):
@@ -44,9 +40,9 @@ def test_every_sample_once_and_documented_columns(digits_run):
 def test_latent_rows_are_aligned(digits_run):
     latent = digits_run.latent()
     assert latent.shape == (1797, 64) and latent.dtype == np.float32
-    from leapscope.models import load
+    from leapscope.models import open_model
 
-    model = load(DIGITS / "model.onnx")
+    model = open_model(DIGITS / "model.onnx")
     sys.path.insert(0, str(DIGITS))
     import data
 
@@ -181,6 +177,7 @@ def _evaluate_cmd(folder: Path, ws: Path, *extra: str) -> list[str]:
             "--chunk-size", "50", "--batch-size", "10", *extra]
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_and_duplicates_nothing(make_integration, tmp_path):
     folder = make_integration(features=SLOW, preprocess=MANY)
     ws = tmp_path / "ws"
@@ -222,6 +219,7 @@ def test_explicit_resume_of_a_complete_run_returns_it(tmp_path):
     assert again.id == run.id and len(Workspace(tmp_path).runs()) == 1
 
 
+@pytest.mark.slow
 def test_reading_while_another_run_is_written(make_integration, tmp_path):
     ws = tmp_path / "ws"
     done = ls.evaluate(DIGITS, workspace=ws, max_samples=10, workers=0)

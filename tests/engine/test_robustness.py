@@ -245,7 +245,7 @@ def test_no_space_during_the_latent_write_is_enospc_not_sigbus(tmp_path, monkeyp
 
     from leapscope.exceptions import DiskFullError
     from leapscope.store import RunWriter
-    from leapscope.store import _run as store_run
+    from leapscope.store import _writer as store_run
 
     with _tmpfs(tmp_path / "small", "3m") as small:
         writer = RunWriter(small / "run")

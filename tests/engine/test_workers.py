@@ -72,6 +72,7 @@ def _kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_workers_exit_when_evaluate_is_killed(make_integration, tmp_path):
     folder = make_integration(**SLOW)
     ws = tmp_path / "ws"

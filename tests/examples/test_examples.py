@@ -22,6 +22,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.iterdir() if (p / "integration.py").exists()))
+@pytest.mark.slow
 def test_example_checks_and_evaluates(name, tmp_path):
     check = _cli("check", str(EXAMPLES / name), "--json", "--samples", "2")
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
@@ -32,6 +33,7 @@ def test_example_checks_and_evaluates(name, tmp_path):
     assert stored.status == "complete" and stored.row.counts["failed"] == 0
 
 
+@pytest.mark.slow
 def test_mnist_cnn_domain_shift_is_found(tmp_path):
     run = api.evaluate(EXAMPLES / "mnist-cnn-on-uci-digits", workspace=tmp_path, workers=1)
     accuracy = run.row.summary["validation"]["metric_accuracy"]

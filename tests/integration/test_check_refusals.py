@@ -80,6 +80,7 @@ def test_torch_shape_mismatch_names_the_encoder_and_says_how_to_fix(make_integra
     assert "fix: make the input encoder return samples whose last axis has 4 values" in message
 
 
+@pytest.mark.slow
 def test_explain_target_out_of_range(make_integration, tmp_path):
     run = ls.evaluate(make_integration(), workspace=tmp_path / "ws", workers=0, max_samples=4)
     env = {**os.environ, "COLUMNS": "200"}

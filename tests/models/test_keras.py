@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from leapscope.exceptions import ModelLoadError
-from leapscope.models import load
+from leapscope.models import open_model
 from leapscope.models._keras import import_keras
 from tests.conftest import DIGITS
 
@@ -16,21 +16,21 @@ H5 = DIGITS / "model.h5"
 
 
 def test_h5_predicts_like_the_onnx_export(digits_images):
-    model = load(H5)
+    model = open_model(H5)
     assert model.framework == "keras" and model.internal_layout == "NHWC"
     assert model.inputs[0].shape == (None, 8, 8, 1) and model.inputs[0].layout == "NHWC"
     assert model.outputs[0].name == "classes"
-    np.testing.assert_allclose(model.predict([digits_images])[0], load(DIGITS / "model.onnx").predict([digits_images])[0], atol=1e-5)
+    np.testing.assert_allclose(model.predict([digits_images])[0], open_model(DIGITS / "model.onnx").predict([digits_images])[0], atol=1e-5)
 
 
 def test_layers_latent_and_nhwc_activations(digits_images):
-    model = load(H5)
+    model = open_model(H5)
     assert [layer.name for layer in model.layers()] == ["conv1", "conv2", "pool", "flatten", "fc1", "classes"]
     assert model.default_latent_layer() == "fc1"
     acts = model.activations([digits_images], ["conv1", "fc1"])
     assert acts["conv1"].shape == (32, 8, 8, 16)  # channels last
     # same weights as the ONNX export: channel means must agree across layouts
-    onnx_model = load(DIGITS / "model.onnx")
+    onnx_model = open_model(DIGITS / "model.onnx")
     # keras' conv1 includes its relu: compare with the ONNX Relu that follows the first Conv
     conv = next(layer.name for layer in onnx_model.layers() if layer.type == "Relu")
     pooled_keras = model.activations([digits_images], ["conv1"], pool="mean")["conv1"]
@@ -44,14 +44,14 @@ def test_layers_latent_and_nhwc_activations(digits_images):
 def test_keras_format_roundtrip(tmp_path, digits_images):
     keras = import_keras()
     path = tmp_path / "model.keras"
-    load(H5).model.save(str(path))
-    model = load(path)
+    open_model(H5).model.save(str(path))
+    model = open_model(path)
     assert isinstance(model.model, keras.Model)
-    np.testing.assert_allclose(model.predict([digits_images])[0], load(H5).predict([digits_images])[0], atol=1e-6)
+    np.testing.assert_allclose(model.predict([digits_images])[0], open_model(H5).predict([digits_images])[0], atol=1e-6)
 
 
 def test_torch_view_gradients_match_finite_differences(digits_images):
-    model = load(H5)
+    model = open_model(H5)
     module = model.torch_module()
     x = torch.from_numpy(digits_images[:2].copy()).requires_grad_(True)
     out = module(x)
@@ -76,8 +76,8 @@ def test_lambda_layers_are_refused_unless_trusted(tmp_path, suffix):
     path = tmp_path / f"lam{suffix}"
     _lambda_model(path)
     with pytest.raises(ModelLoadError, match=r"contains a Lambda layer.*trust_code=True"):
-        load(path)
-    trusted = load(path, trust_code=True)
+        open_model(path)
+    trusted = open_model(path, trust_code=True)
     np.testing.assert_allclose(trusted.predict([np.ones((2, 3), np.float32)])[0], 2.0)
 
 
@@ -95,7 +95,7 @@ def test_legacy_rnn_time_major_config(tmp_path):
             if layer["class_name"] == "LSTM":
                 layer["config"]["time_major"] = False  # what tf.keras 2.x wrote
         f.attrs["model_config"] = json.dumps(config)
-    loaded = load(path)
+    loaded = open_model(path)
     x = np.random.default_rng(0).random((3, 5, 2), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict([x])[0], np.asarray(model(x).detach()), atol=1e-5)
 
@@ -103,6 +103,6 @@ def test_legacy_rnn_time_major_config(tmp_path):
 def test_sequential_model_object():
     keras = import_keras()
     seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d1"), keras.layers.Dense(2, name="d2")])
-    model = load(seq)
+    model = open_model(seq)
     assert model.default_latent_layer() == "d1"
     assert model.predict([np.ones((2, 4), np.float32)])[0].shape == (2, 2)

@@ -10,7 +10,7 @@ import torch
 from onnx import TensorProto, helper
 
 from leapscope.exceptions import ModelError, ModelInputError, ModelLoadError
-from leapscope.models import load
+from leapscope.models import open_model
 from leapscope.models._onnx_torch import _fix_reshape_allowzero
 from tests.conftest import DIGITS
 
@@ -18,14 +18,14 @@ ONNX = DIGITS / "model.onnx"
 
 
 def test_predict_equals_bare_onnxruntime(digits_images):
-    model = load(ONNX)
+    model = open_model(ONNX)
     expected = ort.InferenceSession(str(ONNX)).run(None, {"image": digits_images})[0]
     np.testing.assert_allclose(model.predict([digits_images])[0], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.predict(digits_images, batch_size=5)[0], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_specs_layers_and_layout():
-    model = load(ONNX)
+    model = open_model(ONNX)
     assert model.inputs[0].name == "image" and model.inputs[0].shape == (None, 8, 8, 1)
     assert model.inputs[0].layout == "NHWC" and model.inputs[0].dtype == "float32"
     assert model.outputs[0].shape == (None, 10)
@@ -36,7 +36,7 @@ def test_specs_layers_and_layout():
 
 
 def test_default_latent_feeds_the_last_gemm():
-    model = load(ONNX)
+    model = open_model(ONNX)
     latent = model.default_latent_layer()
     last_gemm = [n for n in model.proto.graph.node if n.op_type == "Gemm"][-1]
     producer = next(n for n in model.proto.graph.node if last_gemm.input[0] in n.output)
@@ -44,7 +44,7 @@ def test_default_latent_feeds_the_last_gemm():
 
 
 def test_activations_in_one_pass_and_pooling(digits_images):
-    model = load(ONNX)
+    model = open_model(ONNX)
     conv = next(layer.name for layer in model.layers() if layer.type == "Conv")
     latent = model.default_latent_layer()
     raw = model.activations([digits_images], [conv, latent])
@@ -55,7 +55,7 @@ def test_activations_in_one_pass_and_pooling(digits_images):
 
 
 def test_predict_with_latent_matches_separate_calls(digits_images):
-    model = load(ONNX)
+    model = open_model(ONNX)
     outputs, latents = model.predict_with_latent([digits_images])
     np.testing.assert_allclose(outputs[0], model.predict([digits_images])[0], rtol=1e-6)
     (name,) = latents
@@ -64,7 +64,7 @@ def test_predict_with_latent_matches_separate_calls(digits_images):
 
 
 def test_torch_view_matches_and_gradients_match_finite_differences(digits_images):
-    model = load(ONNX)
+    model = open_model(ONNX)
     module = model.torch_module()
     assert model.differentiable and model.differentiable_reason is None
     x = torch.from_numpy(digits_images[:4].astype(np.float64)).float().requires_grad_(True)
@@ -85,7 +85,7 @@ def test_torch_view_matches_and_gradients_match_finite_differences(digits_images
 
 
 def test_input_errors_name_the_input_and_the_fix(digits_images):
-    model = load(ONNX)
+    model = open_model(ONNX)
     with pytest.raises(ModelInputError, match=r"takes 1 input\(s\) \(image\) but got 2"):
         model.predict([digits_images, digits_images])
     with pytest.raises(ModelInputError, match=r"input 'image': dtype float64, the model expects float32.*astype\(np.float32\)"):
@@ -95,7 +95,7 @@ def test_input_errors_name_the_input_and_the_fix(digits_images):
 
 
 def test_unknown_layer_lists_close_matches():
-    model = load(ONNX)
+    model = open_model(ONNX)
     with pytest.raises(ModelError, match=r"unknown layer '/conv1/Con'.*close matches: /conv1/Conv"):
         model.activations([np.zeros((1, 8, 8, 1), np.float32)], ["/conv1/Con"])
 
@@ -103,23 +103,23 @@ def test_unknown_layer_lists_close_matches():
 def test_unsupported_and_missing_files(tmp_path):
     (tmp_path / "model.tflite").write_bytes(b"x")
     with pytest.raises(ModelLoadError, match=r"unsupported model file 'model.tflite'; supported: .h5"):
-        load(tmp_path / "model.tflite")
+        open_model(tmp_path / "model.tflite")
     with pytest.raises(ModelLoadError, match="does not exist"):
-        load(tmp_path / "nope.onnx")
+        open_model(tmp_path / "nope.onnx")
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="cannot load ONNX model"):
-        load(tmp_path / "bad.onnx")
+        open_model(tmp_path / "bad.onnx")
 
 
 def test_inference_session_object(digits_images):
     session = ort.InferenceSession(str(ONNX))
-    model = load(session)
+    model = open_model(session)
     assert model.predict([digits_images])[0].shape == (32, 10)
-    assert model.default_latent_layer() == load(ONNX).default_latent_layer()
+    assert model.default_latent_layer() == open_model(ONNX).default_latent_layer()
 
 
 def test_multi_input_multi_output(two_in_two_out_onnx):
-    model = load(two_in_two_out_onnx)
+    model = open_model(two_in_two_out_onnx)
     assert [s.name for s in model.inputs] == ["a", "b"] and [s.name for s in model.outputs] == ["total", "classes"]
     a, b = np.ones((5, 3), np.float32), np.ones((5, 2), np.float32)
     total, classes = model.predict([a, b])
@@ -130,11 +130,11 @@ def test_multi_input_multi_output(two_in_two_out_onnx):
 
 
 def test_fixed_batch_model_pads_and_cuts(fixed_batch_onnx, digits_images):
-    model = load(fixed_batch_onnx)
+    model = open_model(fixed_batch_onnx)
     assert model.fixed_batch == 4
     out = model.predict([digits_images[:10]])[0]
     assert out.shape == (10, 10)
-    np.testing.assert_allclose(out, load(ONNX).predict([digits_images[:10]])[0], atol=1e-5)
+    np.testing.assert_allclose(out, open_model(ONNX).predict([digits_images[:10]])[0], atol=1e-5)
 
 
 def _graph_model(nodes, inputs, outputs, initializers=()):
@@ -167,7 +167,7 @@ def test_global_max_pool_converter(tmp_path):
     )
     path = tmp_path / "gmp.onnx"
     onnx.save(proto, str(path))
-    model = load(path)
+    model = open_model(path)
     x = np.random.default_rng(0).random((2, 3, 4, 4), dtype=np.float32)
     out = model.torch_module()(torch.from_numpy(x))
     np.testing.assert_allclose(out.detach().numpy(), x.max(axis=(2, 3), keepdims=True))
@@ -185,7 +185,7 @@ def test_unconvertible_graph_is_not_differentiable_but_still_predicts(tmp_path):
     )
     path = tmp_path / "nms.onnx"
     onnx.save(proto, str(path))
-    model = load(path)
+    model = open_model(path)
     b = np.array([[[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3]]], np.float32)
     s = np.array([[[0.9, 0.8, 0.7]]], np.float32)
     assert model.predict([b, s])[0].shape[1] == 3

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from leapscope.models import load
+from leapscope.models import open_model
 
 SITE = Path(sysconfig.get_paths()["purelib"])
 
@@ -40,7 +40,7 @@ def mnist_images() -> np.ndarray:
 
 def test_digit_recognizer_torch_and_onnx_parity(tmp_path, mnist_images):
     net = _digit_recognizer_cnn()
-    wrapper = load(net)
+    wrapper = open_model(net)
     with torch.no_grad():
         expected = net(torch.from_numpy(mnist_images)).numpy()
     np.testing.assert_allclose(wrapper.predict([mnist_images])[0], expected, atol=1e-5)
@@ -53,7 +53,7 @@ def test_digit_recognizer_torch_and_onnx_parity(tmp_path, mnist_images):
     path = tmp_path / "mnist.onnx"
     torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), str(path), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "b"}, "logits": {0: "b"}}, dynamo=False)
-    onnx_model = load(path)
+    onnx_model = open_model(path)
     assert onnx_model.inputs[0].layout == "NCHW"
     np.testing.assert_allclose(onnx_model.predict([mnist_images])[0], expected, atol=1e-4)
     module = onnx_model.torch_module()
@@ -84,7 +84,7 @@ def test_magika_predictions_match_the_package():
     files = [Path(p) for p in (sys.modules["json"].__file__, np.__file__, ort.__file__)]
     files += sorted((SITE / "magika" / "config").glob("*.json"))
     m, feats, x = _magika_features(files)
-    wrapper = load(model_path)
+    wrapper = open_model(model_path)
     assert wrapper.inputs[0].shape == (None, 2048)
     x = x.astype(wrapper.inputs[0].dtype)
     ours = wrapper.predict([x])[0]
@@ -101,7 +101,7 @@ def test_magika_onnx_torch_parity():
     import magika
 
     model_path = Path(magika.__file__).parent / "models" / "standard_v3_3" / "model.onnx"
-    wrapper = load(model_path)
+    wrapper = open_model(model_path)
     assert wrapper.differentiable, wrapper.differentiable_reason
     rng = np.random.default_rng(1)
     x = rng.integers(0, 257, size=(4, 2048)).astype(wrapper.inputs[0].dtype)

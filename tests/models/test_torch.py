@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from leapscope.exceptions import ModelError, ModelLoadError
-from leapscope.models import load
+from leapscope.models import open_model
 from tests.models.conftest import TwoInTwoOut
 
 
@@ -24,7 +24,7 @@ X = np.random.default_rng(0).random((6, 1, 5, 5), dtype=np.float32)
 
 
 def test_module_predict_layers_and_latent():
-    model = load(SmallCNN())
+    model = open_model(SmallCNN())
     out = model.predict([X])[0]
     with torch.no_grad():
         np.testing.assert_allclose(out, SmallCNN()(torch.from_numpy(X)).numpy(), atol=1e-6)
@@ -40,7 +40,7 @@ def test_module_predict_layers_and_latent():
 def test_module_is_put_in_eval_mode():
     net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.9))
     net.train()
-    model = load(net)
+    model = open_model(net)
     x = np.ones((4, 3), np.float32)
     np.testing.assert_array_equal(model.predict([x])[0], model.predict([x])[0])
 
@@ -48,24 +48,24 @@ def test_module_is_put_in_eval_mode():
 def test_torchscript_and_export_files(tmp_path):
     scripted = torch.jit.script(SmallCNN().eval())
     torch.jit.save(scripted, str(tmp_path / "m.pt"))
-    ts = load(tmp_path / "m.pt")
-    np.testing.assert_allclose(ts.predict([X])[0], load(SmallCNN()).predict([X])[0], atol=1e-6)
+    ts = open_model(tmp_path / "m.pt")
+    np.testing.assert_allclose(ts.predict([X])[0], open_model(SmallCNN()).predict([X])[0], atol=1e-6)
     with pytest.raises(ModelError, match="TorchScript modules do not support hooks"):
         ts.activations([X], ["fc"])
     program = torch.export.export(SmallCNN().eval(), (torch.from_numpy(X),))
     torch.export.save(program, str(tmp_path / "m.pt2"))
-    exported = load(tmp_path / "m.pt2")
-    np.testing.assert_allclose(exported.predict([X])[0], load(SmallCNN()).predict([X])[0], atol=1e-6)
+    exported = open_model(tmp_path / "m.pt2")
+    np.testing.assert_allclose(exported.predict([X])[0], open_model(SmallCNN()).predict([X])[0], atol=1e-6)
 
 
 def test_state_dict_file_says_how_to_load_it(tmp_path):
     torch.save(SmallCNN().state_dict(), str(tmp_path / "weights.pth"))
     with pytest.raises(ModelLoadError, match=r"holds a state dict.*load_state_dict"):
-        load(tmp_path / "weights.pth")
+        open_model(tmp_path / "weights.pth")
 
 
 def test_multi_input_multi_output_module():
-    model = load(TwoInTwoOut())
+    model = open_model(TwoInTwoOut())
     assert [s.name for s in model.inputs] == ["a", "b"]
     total, classes = model.predict([np.ones((2, 3), np.float32), np.ones((2, 2), np.float32)])
     assert total.shape == (2, 1) and classes.shape == (2, 4)
@@ -73,8 +73,8 @@ def test_multi_input_multi_output_module():
 
 
 def test_unknown_layer_and_bad_object():
-    model = load(SmallCNN())
+    model = open_model(SmallCNN())
     with pytest.raises(ModelError, match="close matches: fc"):
         model.activations([X], ["fcc"])
     with pytest.raises(ModelLoadError, match="cannot load a model from a dict"):
-        load({"not": "a model"})
+        open_model({"not": "a model"})

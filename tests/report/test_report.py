@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from playwright.sync_api import sync_playwright
 
 from leapscope.report import write_report
@@ -13,6 +14,7 @@ from leapscope.store import Workspace
 from tests.e2e.test_ui import CHROMIUM_ARGS, SHOTS
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_renders(digits_workspace, tmp_path):
     path, run_id = digits_workspace
     out = write_report(Workspace(path).open_run(run_id), tmp_path / "report.html")
@@ -31,6 +33,7 @@ def test_report_is_self_contained_and_renders(digits_workspace, tmp_path):
         browser.close()
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_job(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "leapscope", "demo", "--workspace", str(tmp_path / "ws"), "--no-umap"],
                           capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "COLUMNS": "200"})

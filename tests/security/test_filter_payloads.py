@@ -180,6 +180,7 @@ CLI_PAYLOADS = [  # one of each family: pandas @ locals, dunder chain, SQL COPY,
 ]
 
 
+@pytest.mark.slow
 def test_corpus_is_refused_by_the_cli(workspace, canary):
     path, run_id = workspace
     for payload in _payloads_of(CLI_PAYLOADS, canary):

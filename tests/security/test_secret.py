@@ -63,6 +63,7 @@ def leaky(tmp_path: Path) -> Path:
     return _write(tmp_path / "leaky", **LEAKY)
 
 
+@pytest.mark.slow
 def test_check_table_and_json_redact_the_secret(leaky: Path):
     table = _run("check", str(leaky))
     assert table.returncode == 1  # the metadata type change is reported ...
@@ -77,6 +78,7 @@ def test_check_table_and_json_redact_the_secret(leaky: Path):
     assert error["actual"] == "str '***'"
 
 
+@pytest.mark.slow
 def test_import_time_exception_is_redacted(tmp_path: Path):
     folder = tmp_path / "boom"
     folder.mkdir()
@@ -99,6 +101,7 @@ def test_import_time_exception_is_redacted(tmp_path: Path):
     assert SECRET not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_cli_stores_and_prints_no_secret(leaky: Path, tmp_path: Path):
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(SECRET + "\n")

@@ -193,6 +193,7 @@ def test_report_markup_has_no_raw_payload(report):
     assert body.count("<script") == 1, "the report's only script element is its JSON data block"
 
 
+@pytest.mark.slow
 def test_report_opens_without_script_and_shows_payloads_as_text(report, page):
     page.goto(report.as_uri())
     assert_clean(page, "report")
@@ -254,6 +255,7 @@ def _texts(page: Page, selector: str) -> list[str]:
     return [t.strip() for t in page.locator(selector).all_text_contents()]
 
 
+@pytest.mark.slow
 def test_runs_page(page, base_url, xss_run):
     page.goto(f"{base_url}/#/runs")
     expect(page.locator(f"tr[data-run='{xss_run[1]}']")).to_contain_text("complete")
@@ -263,6 +265,7 @@ def test_runs_page(page, base_url, xss_run):
     assert_clean(page, "runs page")
 
 
+@pytest.mark.slow
 def test_map_page(page, base_url, xss_run):
     page.goto(f"{base_url}/#/runs/{xss_run[1]}/map")
     expect(page.locator("canvas[data-testid=map]")).to_be_visible()
@@ -273,6 +276,7 @@ def test_map_page(page, base_url, xss_run):
     assert_clean(page, "map page")
 
 
+@pytest.mark.slow
 def test_insights_page(page, base_url, xss_run):
     page.goto(f"{base_url}/#/runs/{xss_run[1]}/insights")
     first = page.locator("article.insight").first
@@ -283,6 +287,7 @@ def test_insights_page(page, base_url, xss_run):
     assert_clean(page, "insights page")
 
 
+@pytest.mark.slow
 def test_sample_page_of_a_payload_sample(page, base_url, xss_run):
     page.goto(_sample_url(base_url, xss_run[1], "validation", SAMPLE))
     expect(page.locator("[data-testid=sample-id]")).to_have_text(SAMPLE)
@@ -296,6 +301,7 @@ def test_sample_page_of_a_payload_sample(page, base_url, xss_run):
     assert_clean(page, "sample page")
 
 
+@pytest.mark.slow
 def test_sample_page_of_a_failed_sample(page, base_url, xss_run):
     page.goto(_sample_url(base_url, xss_run[1], "training", BROKEN))
     expect(page.locator("[data-testid=sample-id]")).to_have_text(BROKEN)
@@ -303,6 +309,7 @@ def test_sample_page_of_a_failed_sample(page, base_url, xss_run):
     assert_clean(page, "sample page (failed sample)")
 
 
+@pytest.mark.slow
 def test_dashboards_page(page, base_url, xss_run):
     page.goto(f"{base_url}/#/runs/{xss_run[1]}/dashboards")
     expect(page.locator("#confusion .main-svg").first).to_be_visible(timeout=20000)
@@ -314,6 +321,7 @@ def test_dashboards_page(page, base_url, xss_run):
     assert_clean(page, "dashboards page")
 
 
+@pytest.mark.slow
 def test_wiring_page(page, base_url, xss_run):
     page.goto(f"{base_url}/#/runs/{xss_run[1]}/wiring")
     expect(page.locator("g[data-node='metric:score']")).to_be_visible()

@@ -52,6 +52,7 @@ def test_samples_pagination_and_filters(client, run_id):
     assert unknown.status_code == 422 and "unknown column 'nope'" in unknown.json()["detail"]
 
 
+@pytest.mark.slow
 def test_sample_visuals_explanations_similar(client, run_id):
     sample = client.get(f"/api/v1/runs/{run_id}/samples/training/5").json()["data"]
     assert {v["name"] for v in sample["visualizers"]} == {"image", "prediction"} and "gradcam" in sample["methods"]
@@ -107,6 +108,7 @@ def test_unknown_run_is_404(client):
     assert r.status_code == 404 and "leapscope runs" in r.json()["detail"]
 
 
+@pytest.mark.slow
 def test_token_required_when_set(digits_workspace):
     path, run_id = digits_workspace
     with TestClient(create_app(path, token="s3cret", warm=False), base_url="http://127.0.0.1") as c:
@@ -134,6 +136,7 @@ def test_non_loopback_bind_gets_a_token(digits_workspace, monkeypatch, capsys):
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
 
 
+@pytest.mark.slow
 def test_concurrent_clients_no_errors(client, run_id):
     """50 concurrent clients, a bounded number of sample-page requests each; zero errors."""
     def one(i: int) -> tuple[int, float]:

@@ -104,6 +104,7 @@ def _reap(proc: subprocess.Popen[bytes], pids: list[int]) -> None:
     proc.wait(10)
 
 
+@pytest.mark.slow
 def test_allow_host_option(odd_run, tmp_path):
     proc, port = _serve(odd_run[0], tmp_path / "serve.log", "--allow-host", "lab.example", "--allow-host", "other.example")
     try:
@@ -116,6 +117,7 @@ def test_allow_host_option(odd_run, tmp_path):
         _reap(proc, _descendants(proc.pid))
 
 
+@pytest.mark.slow
 def test_sigterm_stops_serve_and_every_child(odd_run, tmp_path):
     proc, port = _serve(odd_run[0], tmp_path / "serve.log")
     _start_workers(port, odd_run[1])
@@ -131,6 +133,7 @@ def test_sigterm_stops_serve_and_every_child(odd_run, tmp_path):
         _reap(proc, children)
 
 
+@pytest.mark.slow
 def test_kill_9_of_serve_leaves_no_worker(odd_run, tmp_path):
     proc, port = _serve(odd_run[0], tmp_path / "serve.log")
     _start_workers(port, odd_run[1])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import pytest
 
 from leapscope.exceptions import RunNotFoundError, StoreError
@@ -117,3 +118,69 @@ def test_api_run_lookup_has_no_wildcards(tmp_path):
         assert client.get("/api/v1/runs/20260101-000000-aaaaaa").status_code == 200
         for pattern in ("_", "%25", "2026_", "____________________"):
             assert client.get(f"/api/v1/runs/{pattern}").status_code == 404, pattern
+
+
+# --- the catalog owns the SQL of insights, tests and test results --------------------------
+
+
+def _workspace_with_runs(tmp_path, *projects):
+    ws = Workspace(tmp_path / "ws")
+    for i, name in enumerate(projects):
+        version = ws.catalog.version(ws.catalog.project(name), model_hash=f"m{i}", code_hash="c")
+        ws.catalog.create_run(f"run-{name}", version, {}, {}, 1)
+    return ws
+
+
+def test_insights_are_replaced_per_run(tmp_path):
+    ws = _workspace_with_runs(tmp_path, "a", "b")
+    ws.catalog.save_insights("run-a", [{"type": "duplicates", "severity": 0.9, "rows": [1, 2]},
+                                       {"type": "mislabeled", "severity": 0.4, "rows": [np.int64(3)]}])
+    ws.catalog.save_insights("run-b", [{"type": "overfitting", "severity": 0.1}])
+    assert [i["type"] for i in ws.catalog.load_insights("run-a")] == ["duplicates", "mislabeled"]
+    assert ws.catalog.load_insights("run-a")[1]["rows"] == ["3"]  # non-JSON values are stored as text
+    ws.catalog.save_insights("run-a", [{"type": "domain_gap", "severity": 0.2}])
+    assert [i["type"] for i in ws.catalog.load_insights("run-a")] == ["domain_gap"]
+    assert [i["type"] for i in ws.catalog.load_insights("run-b")] == ["overfitting"]
+    assert ws.catalog.load_insights("run-none") == []
+    with pytest.raises(StoreError, match=r"save_insights: insight 0 of run run-a has no 'type' or 'severity'"):
+        ws.catalog.save_insights("run-a", [{"title": "x"}])
+
+
+def test_saved_tests_and_their_results(tmp_path):
+    ws = _workspace_with_runs(tmp_path, "a", "b")
+    first = ws.catalog.save_test("a", "acc", {"metric": "metric_acc", "min": 0.9})
+    assert ws.catalog.save_test("a", "acc", {"metric": "metric_acc", "min": 0.8}) == first  # replaced by name
+    loss = ws.catalog.save_test(ws.catalog.project("a"), "loss", {"metric": "loss_ce", "max": 1.0})
+    other = ws.catalog.save_test("b", "acc", {"metric": "metric_acc", "min": 0.5})
+    assert [(t.name, t.spec) for t in ws.catalog.tests("a")] == [("acc", {"metric": "metric_acc", "min": 0.8}),
+                                                                ("loss", {"metric": "loss_ce", "max": 1.0})]
+    with pytest.raises(StoreError, match="no project 'nope'"):
+        ws.catalog.save_test("nope", "t", {})
+    assert [p.name for p in ws.catalog.projects()] == ["a", "b"]  # an unknown project is not created
+
+    ws.catalog.record_test_result("run-a", first, passed=True, value=0.95, detail="ok")
+    ws.catalog.record_test_result("run-a", loss, passed=False, value=None, detail="no sample")
+    ws.catalog.record_test_result("run-b", other, passed=True, value=0.6, detail="ok")
+    ws.catalog.record_test_result("run-a", first, passed=False, value=0.7, detail="again")  # replaces
+    by_project = ws.catalog.test_results(project="a")
+    assert {(r.test_id, r.passed, r.value) for r in by_project} == {(first, False, 0.7), (loss, False, None)}
+    assert [r.to_dict() for r in ws.catalog.test_results(run_id="run-b")] == [
+        {"run_id": "run-b", "test_id": other, "passed": True, "value": 0.6, "detail": "ok"}
+    ]
+    assert ws.catalog.test_results(run_id="run-b", project="a") == []
+    with pytest.raises(StoreError, match="give run_id= or project="):
+        ws.catalog.test_results()
+
+    assert ws.catalog.delete_test("a", "loss") is True
+    assert ws.catalog.delete_test("a", "loss") is False
+    assert [t.name for t in ws.catalog.tests("a")] == ["acc"]
+    assert [r.test_id for r in ws.catalog.test_results(project="a")] == [first]
+
+
+def test_test_names_are_bound_parameters(tmp_path):
+    ws = _workspace_with_runs(tmp_path, "a")
+    name = "x'); DROP TABLE tests; --"
+    test_id = ws.catalog.save_test("a", name, {"metric": "m"})
+    assert [t.name for t in ws.catalog.tests("a")] == [name]
+    ws.catalog.record_test_result("run-a", test_id, passed=True, value=1.0, detail=name)
+    assert ws.catalog.test_results(run_id="run-a")[0].detail == name

@@ -66,11 +66,13 @@ def _truncate(path: Path, size: int) -> None:
     path.write_bytes(data[:size])
 
 
+@pytest.mark.slow
 def test_garbage_catalog(damaged):
     ws, _ = damaged(lambda ws, run: (ws / "catalog.sqlite").write_bytes(os.urandom(4096)))
     _assert_readable(_cli("runs", "-w", str(ws)), str(ws / "catalog.sqlite"), "not a database", "1 run folder")
 
 
+@pytest.mark.slow
 def test_malformed_catalog_pages(damaged):
     def damage(ws: Path, run: Path) -> None:
         with open(ws / "catalog.sqlite", "r+b") as f:
@@ -82,6 +84,7 @@ def test_malformed_catalog_pages(damaged):
 
 
 @pytest.mark.parametrize("state", ["empty", "missing"])
+@pytest.mark.slow
 def test_empty_or_missing_catalog_next_to_runs_is_not_an_empty_workspace(damaged, state):
     def damage(ws: Path, run: Path) -> None:
         if state == "empty":
@@ -101,6 +104,7 @@ def test_a_new_workspace_still_starts_empty(tmp_path):
     assert Workspace(tmp_path).runs() == []
 
 
+@pytest.mark.slow
 def test_truncated_samples(damaged):
     ws, run_id = damaged(lambda ws, run: _truncate(run / "samples.parquet", 300))
     _assert_readable(_cli("analyze", run_id, "-w", str(ws)), "samples.parquet", "not a readable Parquet file")
@@ -108,11 +112,13 @@ def test_truncated_samples(damaged):
         Workspace(ws).open_run(run_id).samples  # noqa: B018
 
 
+@pytest.mark.slow
 def test_garbage_samples(damaged):
     ws, run_id = damaged(lambda ws, run: (run / "samples.parquet").write_bytes(b"PAR1" + os.urandom(2000)))
     _assert_readable(_cli("test", run_id, "-w", str(ws), "--metric", "accuracy", "--min", "0"), "samples.parquet")
 
 
+@pytest.mark.slow
 def test_short_latent(damaged):
     def damage(ws: Path, run: Path) -> None:
         _truncate(next((run / "latent").glob("*.npy")), 200)
@@ -133,6 +139,7 @@ def test_latent_with_the_wrong_row_count(damaged):
         Workspace(ws).open_run(run_id).latent()
 
 
+@pytest.mark.slow
 def test_invalid_manifest(damaged):
     ws, run_id = damaged(lambda ws, run: (run / "manifest.json").write_text('{"run_id": '))
     _assert_readable(_cli("analyze", run_id, "-w", str(ws)), "manifest.json", "not valid JSON")
@@ -145,6 +152,7 @@ def test_a_corrupt_errors_file(damaged):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "empty", "missing"])
+@pytest.mark.slow
 def test_the_catalog_is_rebuilt_from_the_run_folders(damaged, good_workspace, damage):
     def apply(ws: Path, run: Path) -> None:
         catalog = ws / "catalog.sqlite"

@@ -1,5 +1,5 @@
-import { useEffect, useState } from "react";
-import { path, unseg } from "./api";
+import { path } from "./api";
+import { useRoute } from "./router";
 import { PageBoundary } from "./ui";
 import { RunsPage } from "./pages/Runs";
 import { MapPage } from "./pages/Map";
@@ -7,30 +7,6 @@ import { InsightsPage } from "./pages/Insights";
 import { SamplePage } from "./pages/Sample";
 import { DashboardsPage } from "./pages/Dashboards";
 import { WiringPage } from "./pages/Wiring";
-
-// Hash routes: #/runs, #/runs/:id/(map|insights|dashboards|wiring), #/runs/:id/samples/:subset/:sample
-// Every segment built from data is percent-encoded (see `path` in api.ts), so a sample id holding
-// `/ ? # %` is one segment here; the query of the route starts at the first literal `?`.
-export function routeParts(hash: string): string[] {
-  return hash.replace(/^#\/?/, "").split("?")[0].split("/").filter(Boolean).map(unseg);
-}
-
-function useRoute(): { parts: string[]; hash: string } {
-  const read = () => ({ parts: routeParts(window.location.hash), hash: window.location.hash });
-  const [route, setRoute] = useState(read);
-  useEffect(() => {
-    const on = () => setRoute(read());
-    window.addEventListener("hashchange", on);
-    return () => window.removeEventListener("hashchange", on);
-  }, []);
-  return route;
-}
-
-export function hashQuery(): URLSearchParams {
-  const hash = window.location.hash;
-  const at = hash.indexOf("?");
-  return new URLSearchParams(at < 0 ? "" : hash.slice(at + 1));
-}
 
 const TABS: [string, string][] = [["map", "Population"], ["insights", "Insights"], ["dashboards", "Dashboards"], ["wiring", "Wiring"]];
 

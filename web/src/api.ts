@@ -1,3 +1,5 @@
+import type { components } from "./generated/api";
+
 // Typed access to the leapscope REST API (/api/v1). The token, when the server
 // needs one, comes from ?token= in the page URL and is kept for the session.
 // (storage can be disabled: then the token lives in memory for this page only)
@@ -79,68 +81,47 @@ export async function send<T>(method: "POST" | "PUT" | "PATCH" | "DELETE", apiPa
   return parse<T>(res);
 }
 
+/**
+ * GET an API path whose answer is a picture or a JSON chart (visuals, explanations): the raw
+ * response (check `ok` and the content type); never throws on a non-2xx answer.
+ */
+export function getRaw(apiPath: string, query: Query = {}): Promise<Response> {
+  return fetch(url(apiPath, query));
+}
+
 export const post = <T>(apiPath: string, payload: unknown = {}) => send<T>("POST", apiPath, payload);
 
-export interface Run {
-  id: string;
-  project: string;
-  version: string;
-  status: string;
-  created_at: number;
-  seconds: number | null;
-  counts: { samples: number; failed: number } | null;
-  summary: Record<string, Record<string, number | null>> | null;
-  error: string | null;
-}
-
-/** A model input/output; `shape` is batched, `null` where the model does not declare it (a torch `nn.Module`), a `null` dim is dynamic. */
-export interface TensorSpec {
-  name?: string | null;
-  shape?: (number | null)[] | null;
-  dtype?: string | null;
-  layout?: string | null;
-}
-
-// Every manifest field is optional: runs written by older or newer versions, or a partly written
+// Types of the API, generated from its OpenAPI schema (web/openapi.json -> src/generated/api.d.ts:
+// `npm run gen:api`; never edit them by hand). Fields read back from run files (manifest, insights,
+// rows) are all optional there: runs written by older or newer versions, or a partly written
 // manifest, must render (with "unknown") rather than throw.
-export interface Manifest {
-  wiring?: { target: string; kind: string; argument: string; source: string }[] | null;
-  latent_spaces?: Record<string, { layer: string }> | null;
-  predictions?: { name: string; labels: string[] | null }[] | null;
-  subsets?: Record<string, { count: number }> | null;
-  model?: { framework?: string | null; inputs?: TensorSpec[] | null; outputs?: TensorSpec[] | null; source?: string | null } | null;
-  integration?: { parts?: { kind: string; name: string; function: string }[] | null } | null;
-}
-
-export interface RunDetail extends Run {
-  manifest?: Manifest | null;
-  columns?: { name: string; type: string }[] | null;
-  metadata_columns?: string[] | null;
-  explanations?: string[] | null;
-  analyzed?: boolean;
-}
+export type Schemas = components["schemas"];
+export type Problem = Schemas["Problem"];
+export type Run = Schemas["RunBody"];
+export type RunDetail = Schemas["RunDetail"];
+export type Project = Schemas["ProjectBody"];
+export type Manifest = Schemas["Manifest"];
+/** A model input/output; `shape` is batched, `null` where the model does not declare it (a torch `nn.Module`), a `null` dim is dynamic. */
+export type TensorSpec = Schemas["TensorSpec"];
+export type Insight = Schemas["Insight"];
+export type InsightsEnvelope = Schemas["InsightsEnvelope"];
+export type Visualizer = Schemas["Visualizer"];
+export type SampleBody = Schemas["SampleBody"];
+export type SimilarSample = Schemas["SimilarSample"];
+export type ChartPayload = Schemas["ChartPayload"];
+export type Job = Schemas["JobBody"];
+export type Projection = Schemas["Projection"];
+export type ProjectionPending = Schemas["ProjectionPending"];
+export type SavedTest = Schemas["SavedTest"];
+export type CreateTest = Schemas["CreateTestRequestBody"];
+export type AggregateRow = Schemas["AggregateRow"];
+export type Confusion = Schemas["Confusion"];
+export type Points = Schemas["PointsEnvelope"]["data"];
+/** The `{data}` envelope of every JSON answer. */
+export type Data<T> = { data: T };
 
 /** `[?, 1, 8, 8]` for a batched shape with a dynamic first dim; `[?] (dynamic)` when the shape is unknown. */
 export function formatShape(shape: (number | null | undefined)[] | null | undefined): string {
   if (!Array.isArray(shape)) return "[?] (dynamic)";
   return `[${shape.map((d) => (typeof d === "number" && Number.isFinite(d) ? String(d) : "?")).join(", ")}]`;
-}
-
-export interface Insight {
-  index: number;
-  type?: string | null;
-  severity?: number | null;
-  subset?: string | null;
-  rows?: number[] | null;
-  sample_ids?: string[] | null;
-  statistics?: Record<string, unknown> | null;
-  explanation?: string | null;
-  title?: string | null;
-  suggested_test?: { filter?: string | null; metric: string; min?: number | null; max?: number | null; current?: number | null } | null;
-  samples?: { subset: string; sample_id: string }[] | null;
-}
-
-export interface Visualizer {
-  name: string;
-  type: string;
 }

@@ -1,6 +1,6 @@
 """Generate docs/cli.md from the Typer app, so the reference never drifts.
 
-    python -m leapscope.cli._docs > docs/cli.md
+Run ``python -m leapscope.cli._docs > docs/cli.md``.
 """
 
 from __future__ import annotations

@@ -9,15 +9,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from leapscope import analysis, api
+from leapscope import api, runs
+from leapscope.analysis.insights import INSIGHT_TYPES, Insight
 from leapscope.cli._app import app
 from leapscope.cli._options import WorkspaceOpt
 from leapscope.store import Workspace
+from leapscope.store._schema import is_score_column, metric_column
 
 RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix); see `leapscope runs`.")]
 
 
-def insights_table(found: list[analysis.Insight], limit: int = 20) -> Table:
+def insights_table(found: list[Insight], limit: int = 20) -> Table:
+    """A rich table of the first ``limit`` insights, by severity (one row per insight)."""
     table = Table(title="insights (by severity)", title_justify="left", show_lines=True)
     table.add_column("sev", justify="right")
     table.add_column("type")
@@ -33,7 +36,7 @@ def insights_table(found: list[analysis.Insight], limit: int = 20) -> Table:
 def analyze(
     run: RunArg,
     workspace: WorkspaceOpt = None,
-    types: Annotated[str | None, typer.Option(help=f"Comma-separated insight types (default all: {', '.join(analysis.INSIGHT_TYPES)}).")] = None,
+    types: Annotated[str | None, typer.Option(help=f"Comma-separated insight types (default all: {', '.join(INSIGHT_TYPES)}).")] = None,
     umap: Annotated[bool, typer.Option("--umap", help="Also compute the UMAP projection (about 30 s the first time).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for clustering and projections.")] = 0,
 ) -> None:
@@ -51,7 +54,7 @@ def insights(
     as_json: Annotated[bool, typer.Option("--json", help="Print the insights as JSON.")] = False,
 ) -> None:
     """Show the stored insights of a run (run `leapscope analyze` first)."""
-    found = analysis.load_insights(Workspace(workspace).open_run(run))
+    found = runs.load_insights(Workspace(workspace).open_run(run))
     if as_json:
         typer.echo(json.dumps([i.to_dict() for i in found], indent=2, default=str))
         return
@@ -72,10 +75,10 @@ def threshold_test(
     """Check a threshold on a run's samples; exit 1 when it fails."""
     ws = Workspace(workspace)
     opened = ws.open_run(run)
-    column = metric if metric.startswith(("metric_", "loss_")) or metric in opened.samples.column_names else f"metric_{metric}"
-    test = analysis.ThresholdTest(metric=column, filter=filter, min=min_value, max=max_value, name=save or "")
-    result = analysis.run_test(opened, test)
+    column = metric if is_score_column(metric) or metric in opened.samples.column_names else metric_column(metric)
+    test = runs.ThresholdTest(metric=column, filter=filter, min=min_value, max=max_value, name=save or "")
+    result = runs.run_test(opened, test)
     if save:
-        analysis.save_test(ws, opened.row.project, test)
+        runs.save_test(ws, opened.row.project, test)
     Console().print(f"{'[green]PASS' if result.passed else '[red]FAIL'}[/] {result.detail}" + (f"  (saved as '{save}')" if save else ""))
     raise typer.Exit(0 if result.passed else 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ from leapscope.integration import CheckReport
 _SYMBOL = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "absent": "[dim]—[/]"}
 
 
-def _first_error(part: dict) -> str:
+def _first_error(part: dict[str, Any]) -> str:
     error = part.get("error")
     if not error:
         return ""

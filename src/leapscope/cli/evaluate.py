@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from leapscope import api
 from leapscope.cli._app import app
 from leapscope.cli._options import WorkspaceOpt
 from leapscope.store import Run, Workspace
+from leapscope.store._schema import ERRORS_FILE, LOSS_PREFIX, METRIC_PREFIX, is_score_column
 
 
 class _Rate(TextColumn):
@@ -28,18 +30,39 @@ class _Rate(TextColumn):
 def summary_table(run: Run) -> Table:
     """Per subset: samples, failed, mean loss and each metric."""
     summary = run.row.summary or {}
-    columns = sorted({k for row in summary.values() for k in row if k.startswith(("loss_", "metric_"))})
+    columns = sorted({k for row in summary.values() for k in row if is_score_column(k)})
     table = Table(title=f"run {run.id}  ({run.row.project} / {run.row.version})", title_justify="left")
     table.add_column("subset", style="bold")
     table.add_column("samples", justify="right")
     table.add_column("failed", justify="right")
     for column in columns:
-        table.add_column(column.replace("loss_", "loss ").replace("metric_", ""), justify="right")
+        table.add_column(column.replace(LOSS_PREFIX, "loss ").replace(METRIC_PREFIX, ""), justify="right")
     for subset, row in summary.items():
         values = [f"{row[c]:.4f}" if row.get(c) is not None else "—" for c in columns]
         failed = str(row.get("failed", 0))
         table.add_row(subset, str(row["samples"]), f"[red]{failed}[/]" if row.get("failed") else failed, *values)
     return table
+
+
+def _progress_bars(console: Console) -> tuple[Progress, Callable[[str, int, int], None]]:
+    """One progress bar per subset (hidden when the console is not a terminal) and the callback that moves them."""
+    progress = Progress(
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def on_progress(subset: str, done: int, total: int) -> None:
+        if subset not in tasks:
+            tasks[subset] = progress.add_task(subset, total=total)
+        progress.update(tasks[subset], completed=done)
+
+    return progress, on_progress
 
 
 @app.command()
@@ -67,22 +90,7 @@ def evaluate(
     stopped when run again (or with --resume RUN_ID).
     """
     console = Console()
-    progress = Progress(
-        TextColumn("[bold]{task.description:<12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _Rate(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def on_progress(subset: str, done: int, total: int) -> None:
-        if subset not in tasks:
-            tasks[subset] = progress.add_task(subset, total=total)
-        progress.update(tasks[subset], completed=done)
-
+    progress, on_progress = _progress_bars(console)
     with progress:
         run = api.evaluate(
             path,
@@ -106,7 +114,7 @@ def evaluate(
     console.print(summary_table(run))
     counts = run.row.counts or {}
     if counts.get("failed"):
-        console.print(f"[yellow]{counts['failed']} sample(s) failed[/]: see {run.dir / 'errors.parquet'}")
+        console.print(f"[yellow]{counts['failed']} sample(s) failed[/]: see {run.dir / ERRORS_FILE}")
     console.print(f"run id: [bold]{run.id}[/]  ({run.row.seconds or 0:.1f}s)  artifacts: {run.dir}")
 
 

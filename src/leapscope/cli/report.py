@@ -16,6 +16,7 @@ from leapscope.cli.check import render_report
 from leapscope.cli.evaluate import evaluate as evaluate_command
 from leapscope.report import write_report
 from leapscope.store import Workspace
+from leapscope.store._schema import METRIC_PREFIX
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "digits"
 
@@ -57,7 +58,7 @@ def demo(
         report_path = write_report(run, ws.path / f"report-{run.id}.html")
     console.rule("[bold]5/5 summary[/]")
     for subset, row in (run.row.summary or {}).items():
-        metric = next((f"{k.removeprefix('metric_')} {v:.3f}" for k, v in row.items() if k.startswith("metric_") and v is not None), "")
+        metric = next((f"{k.removeprefix(METRIC_PREFIX)} {v:.3f}" for k, v in row.items() if k.startswith(METRIC_PREFIX) and v is not None), "")
         console.print(f"  {subset:<11} {row['samples']:>5} samples  {metric}")
     console.print(f"  {len(found)} insight(s):" if found else "  no insight: nothing significant was found")
     for insight in found[:5]:

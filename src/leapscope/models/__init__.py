@@ -1,9 +1,14 @@
-"""Load any supported model into one :class:`ModelWrapper`.
+"""Open any supported model as one :class:`ModelWrapper`.
 
->>> from leapscope.models import load
->>> wrapper = load("examples/digits/model.onnx")            # doctest: +SKIP
+>>> from leapscope.models import open_model
+>>> wrapper = open_model("examples/digits/model.onnx")      # doctest: +SKIP
 >>> wrapper.predict([images])[0].shape                       # doctest: +SKIP
 (N, 10)
+
+Where each concept lives: :mod:`._base` (the ``ModelWrapper`` interface, tensor specs,
+layouts, pooling), :mod:`._registry` (the backends and how a file or object finds one),
+one module per backend (:mod:`._onnx` with :mod:`._onnx_torch` for its gradients,
+:mod:`._keras`, :mod:`._torch`), each registering itself on import.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from leapscope.exceptions import ModelLoadError
+
+# the backends register themselves on import
+from leapscope.models import _keras, _onnx, _torch  # noqa: F401
 from leapscope.models._base import LayerInfo, Layout, ModelWrapper, Pool, TensorSpec, infer_layout, pool_activation
+from leapscope.models._registry import backend_for_object, backend_for_suffix, suffixes
 
-__all__ = ["LayerInfo", "Layout", "ModelWrapper", "Pool", "TensorSpec", "infer_layout", "load", "pool_activation"]
-
-SUFFIXES = {".onnx": "onnx", ".h5": "keras", ".hdf5": "keras", ".keras": "keras", ".pt": "torch", ".pth": "torch", ".pt2": "torch"}
+__all__ = ["LayerInfo", "Layout", "ModelWrapper", "Pool", "TensorSpec", "infer_layout", "open_model", "pool_activation"]
 
 
-def load(source: Any, *, layout: Layout | None = None, trust_code: bool = False) -> ModelWrapper:
+def open_model(source: Any, *, layout: Layout | None = None, trust_code: bool = False) -> ModelWrapper:
     """Wrap a model file or object.
 
     Parameters
@@ -44,45 +51,18 @@ def load(source: Any, *, layout: Layout | None = None, trust_code: bool = False)
         path = Path(source).expanduser()
         if not path.exists():
             raise ModelLoadError(f"model file {path} does not exist; fix: check the path returned by @ls.load_model or --model")
-        kind = SUFFIXES.get(path.suffix.lower())
-        if kind is None:
+        backend = backend_for_suffix(path.suffix)
+        if backend is None:
             raise ModelLoadError(
-                f"unsupported model file {path.name!r}; supported: {', '.join(sorted(SUFFIXES))} "
+                f"unsupported model file {path.name!r}; supported: {', '.join(sorted(suffixes()))} "
                 "(or return a torch.nn.Module / keras.Model / onnxruntime.InferenceSession object)"
             )
-        if kind == "onnx":
-            from leapscope.models._onnx import OnnxModel
+        return backend.open_path(path, layout, trust_code)
+    backend = backend_for_object(source)
+    if backend is None:
+        raise ModelLoadError(
+            f"cannot load a model from a {type(source).__name__}; return a path or a torch.nn.Module, keras.Model or "
+            "onnxruntime.InferenceSession from @ls.load_model"
+        )
+    return backend.open_object(source, layout)
 
-            return OnnxModel(path, layout=layout)
-        if kind == "keras":
-            from leapscope.models._keras import KerasModel
-
-            return KerasModel(path, layout=layout, trust_code=trust_code)
-        from leapscope.models._torch import TorchModel, load_torch_file
-
-        return TorchModel(load_torch_file(path), layout=layout)
-    module = type(source).__module__.split(".")[0]
-    if module == "onnxruntime":
-        from leapscope.models._onnx import OnnxModel
-
-        return OnnxModel(source, layout=layout)
-    if module == "keras" or _is_keras(source):
-        from leapscope.models._keras import KerasModel
-
-        return KerasModel(source, layout=layout)
-    if module == "torch" or _is_torch(source):
-        from leapscope.models._torch import TorchModel
-
-        return TorchModel(source, layout=layout)
-    raise ModelLoadError(
-        f"cannot load a model from a {type(source).__name__}; return a path or a torch.nn.Module, keras.Model or "
-        "onnxruntime.InferenceSession from @ls.load_model"
-    )
-
-
-def _is_keras(obj: Any) -> bool:
-    return any(c.__module__.startswith("keras") for c in type(obj).__mro__)
-
-
-def _is_torch(obj: Any) -> bool:
-    return any(c.__module__.startswith("torch") for c in type(obj).__mro__)

@@ -139,6 +139,32 @@ class ModelWrapper(abc.ABC):
         ``differentiable`` is False.
         """
 
+    def activation_and_output(self, x: torch.Tensor, layer: str, output: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """One differentiable forward pass of a single-input batch ``x``: the activation of
+        ``layer`` (in :attr:`internal_layout`) and output number ``output``, both in the graph.
+
+        The default hooks the layer in :meth:`torch_module` (``layer`` is a ``named_modules()``
+        name; a leading ``/`` of an ONNX node name is dropped); a backend whose layers are not
+        torch modules overrides it.
+
+        Raises
+        ------
+        ModelError
+            ``layer`` is not a module of the differentiable view (the message lists some).
+        """
+        module = self.torch_module()
+        modules = dict(module.named_modules())
+        name = layer if layer in modules else layer.lstrip("/")
+        if name not in modules:
+            raise ModelError(f"explain: layer '{layer}' not found in the differentiable view; layers: {', '.join(list(modules)[1:15])}")
+        captured: dict[str, Any] = {}
+        handle = modules[name].register_forward_hook(lambda m, a, out: captured.__setitem__("act", out[0] if isinstance(out, tuple) else out))
+        try:
+            out = module(x)
+        finally:
+            handle.remove()
+        return captured["act"], (out if _is_tensor(out) else out[output])
+
     # --- shared behaviour ---------------------------------------------------------
     @property
     def differentiable(self) -> bool:
@@ -268,7 +294,7 @@ class ModelWrapper(abc.ABC):
                 hint = f"close matches: {', '.join(close)}" if close else f"layers: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}"
                 raise ModelError(
                     f"unknown layer '{name}' in the {self.framework} model; {hint}; fix: pick a name from "
-                    "`leapscope.models.load(...).layers()`"
+                    "`leapscope.models.open_model(...).layers()`"
                 )
         return list(layers)
 
@@ -289,6 +315,12 @@ class ModelWrapper(abc.ABC):
         ins = ", ".join(f"{s.name}{_fmt_shape(s.shape)}" for s in self.inputs)
         outs = ", ".join(f"{s.name}{_fmt_shape(s.shape)}" for s in self.outputs)
         return f"<{type(self).__name__} {ins} -> {outs}>"
+
+
+def _is_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
 
 
 def spec_kind(dtype: str | None) -> str:

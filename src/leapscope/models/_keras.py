@@ -17,6 +17,7 @@ import numpy as np
 
 from leapscope.exceptions import ModelError, ModelLoadError
 from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec, infer_layout
+from leapscope.models._registry import Backend, defined_in, register_backend
 
 __all__ = ["KerasModel", "import_keras"]
 
@@ -45,7 +46,7 @@ def _legacy_objects(keras: Any) -> dict[str, Any]:
     """Layers that accept arguments tf.keras 2 wrote but Keras 3 dropped (RNN ``time_major``)."""
 
     def compat(base: type) -> type:
-        class Compat(base):  # type: ignore[valid-type, misc]
+        class Compat(base):  # type: ignore[misc]
             def __init__(self, *args: Any, time_major: bool = False, **kwargs: Any):
                 if time_major:
                     raise ModelLoadError(f"{base.__name__} with time_major=True is not supported by Keras 3")
@@ -98,7 +99,7 @@ class KerasModel(ModelWrapper):
                 raise ModelLoadError(
                     f"{path} contains a Lambda layer, whose Python code would run when the file is loaded; "
                     "leapscope refuses it by default. Fix: if you trust the file, load it with "
-                    "leapscope.models.load(path, trust_code=True)"
+                    "leapscope.models.open_model(path, trust_code=True)"
                 )
             try:
                 model = keras.saving.load_model(
@@ -175,6 +176,14 @@ class KerasModel(ModelWrapper):
             raise ModelError(f"the last Dense layer '{last.name}' is the first layer; fix: name a latent layer with --latent")
         return names[position - 1]
 
+    def activation_and_output(self, x: Any, layer: str, output: int = 0) -> tuple[Any, Any]:
+        """The layer's NHWC activation and the output from one differentiable call of a Keras
+        sub-model (Keras layers are addressed by name, not as torch modules)."""
+        keras = import_keras()
+        sub = keras.Model(self.model.inputs, [self.model.get_layer(layer).output, self.model.outputs[output]])
+        act, out = sub(x, training=False)
+        return act, out
+
     def torch_module(self) -> Any:
         import torch
 
@@ -206,3 +215,11 @@ def _tensor_name(tensor: Any, default: Any) -> str:
     history = getattr(tensor, "_keras_history", None)
     name = getattr(getattr(history, "operation", None), "name", None) or getattr(tensor, "name", None)
     return str(name) if name else str(default)
+
+
+register_backend(Backend(
+    "keras", (".h5", ".hdf5", ".keras"),
+    open_path=lambda path, layout, trust_code: KerasModel(path, layout=layout, trust_code=trust_code),
+    accepts=lambda obj: defined_in(obj, "keras"),
+    open_object=lambda obj, layout: KerasModel(obj, layout=layout),
+))

@@ -11,6 +11,7 @@ import numpy as np
 
 from leapscope.exceptions import ModelError, ModelLoadError
 from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec, infer_layout
+from leapscope.models._registry import Backend, register_backend
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -143,7 +144,7 @@ class OnnxModel(ModelWrapper):
                 return producer[node.input[0]]
         raise ModelError(
             "the ONNX model has no Gemm/MatMul layer fed by another layer, so there is no default latent layer; "
-            "fix: name one with --latent LAYER (see leapscope.models.load(path).layers())"
+            "fix: name one with --latent LAYER (see leapscope.models.open_model(path).layers())"
         )
 
     def _session_with(self, values: tuple[str, ...]) -> ort.InferenceSession:
@@ -177,7 +178,7 @@ class OnnxModel(ModelWrapper):
             self._torch_checked = True
             from leapscope.models._onnx_torch import convert_checked
 
-            self._torch, self._torch_reason = convert_checked(self.proto, self)
+            self._torch, self._torch_reason = convert_checked(self.proto, self.predict, self.inputs, self.outputs)
 
     @property
     def differentiable(self) -> bool:
@@ -198,3 +199,11 @@ class OnnxModel(ModelWrapper):
                 "attributions are unavailable, use a black-box method (occlusion)"
             )
         return self._torch
+
+
+register_backend(Backend(
+    "onnx", (".onnx",),
+    open_path=lambda path, layout, trust_code: OnnxModel(path, layout=layout),
+    accepts=lambda obj: type(obj).__module__.split(".")[0] == "onnxruntime",
+    open_object=lambda obj, layout: OnnxModel(obj, layout=layout),
+))

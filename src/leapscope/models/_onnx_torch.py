@@ -13,18 +13,20 @@ import importlib
 import logging
 import sys
 import types
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from leapscope.exceptions import ModelError
+from leapscope.models._base import TensorSpec
 
 if TYPE_CHECKING:
     import onnx
     import torch
 
-    from leapscope.models._onnx import OnnxModel
+#: a model's inference: one batched array per input in, one per output out
+Predict = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 __all__ = ["convert_checked", "import_onnx2torch"]
 
@@ -49,10 +51,12 @@ def _unavailable(name: str) -> Any:
 def _torchvision_standin() -> Iterator[None]:
     try:
         importlib.import_module("torchvision")
+        usable = True
+    except Exception:  # noqa: BLE001 - a broken torchvision raises anything; both mean "use the stand-in"
+        usable = False
+    if usable:  # yield outside the try: an error raised in the body must not fall into the except above
         yield
         return
-    except Exception:  # noqa: BLE001 - a broken torchvision raises anything; both mean "use the stand-in"
-        pass
     saved = {k: sys.modules[k] for k in list(sys.modules) if k == "torchvision" or k.startswith("torchvision.")}
     tv = types.ModuleType("torchvision")
     ops = types.ModuleType("torchvision.ops")
@@ -80,7 +84,9 @@ def import_onnx2torch() -> Any:
             import onnx2torch
         except ImportError as exc:
             raise ModelError(
-                "onnx2torch is not installed; fix: pip install --no-deps onnx2torch (see the Makefile)"
+                "import_onnx2torch: onnx2torch (converts the ONNX model to torch for gradient attribution) "
+                "is not installed; fix: pip install --no-deps onnx2torch==1.5.15 (--no-deps: its torchvision "
+                "requirement would pull a CUDA build of torch)"
             ) from exc
     if not _REGISTERED:
         _register_converters()
@@ -99,7 +105,7 @@ def _register_converters() -> None:
 
     if OperationDescription("", "GlobalMaxPool", 1) not in _CONVERTER_REGISTRY:
 
-        @add_converter(operation_type="GlobalMaxPool", version=1)
+        @add_converter(operation_type="GlobalMaxPool", version=1)  # type: ignore[untyped-decorator]
         def _global_max_pool(node: Any, graph: Any) -> Any:
             return OperationConverterResult(torch_module=GlobalMaxPool(), onnx_mapping=onnx_mapping_from_node(node))
 
@@ -153,10 +159,11 @@ def _fix_reshape_allowzero(proto: onnx.ModelProto) -> int:
     return changed
 
 
-def _probe(model: OnnxModel) -> list[np.ndarray]:
+def _probe(inputs: Sequence[TensorSpec]) -> list[np.ndarray]:
+    """A seeded random batch for ``inputs`` (dynamic axes: batch 2, others 1)."""
     rng = np.random.default_rng(PROBE_SEED)
     arrays = []
-    for spec in model.inputs:
+    for spec in inputs:
         shape = [d if d is not None else (2 if i == 0 else 1) for i, d in enumerate(spec.shape or (2,))]
         if np.dtype(spec.dtype).kind in "iu":
             arrays.append(rng.integers(0, 256, size=shape).astype(spec.dtype))
@@ -173,21 +180,23 @@ def _convert(proto: onnx.ModelProto) -> torch.nn.Module:
     work.CopyFrom(proto)
     _fix_reshape_allowzero(work)
     try:
-        return onnx2torch.convert(work).eval()
+        return cast("torch.nn.Module", onnx2torch.convert(work).eval())
     except Exception as first:  # noqa: BLE001 - onnx2torch raises NotImplementedError, KeyError, ...
         try:
             import onnxscript.optimizer
 
             optimized = onnxscript.optimizer.optimize(work)
             _fix_reshape_allowzero(optimized)
-            return onnx2torch.convert(optimized).eval()
+            return cast("torch.nn.Module", onnx2torch.convert(optimized).eval())
         except Exception:  # noqa: BLE001
             raise first from None
 
 
-def convert_checked(proto: onnx.ModelProto, model: OnnxModel) -> tuple[torch.nn.Module | None, str | None]:
-    """Convert with onnx2torch and compare with onnxruntime on a probe batch.
+def convert_checked(proto: onnx.ModelProto, predict: Predict, inputs: Sequence[TensorSpec],
+                    outputs: Sequence[TensorSpec]) -> tuple[torch.nn.Module | None, str | None]:
+    """Convert with onnx2torch and compare with ``predict`` (onnxruntime) on a probe batch.
 
+    ``inputs`` / ``outputs`` are the model's tensor specs (the probe batch follows ``inputs``).
     Returns ``(module, None)`` when the outputs agree within ``PARITY_RTOL`` of the
     output scale, otherwise ``(None, reason)``.
     """
@@ -199,15 +208,15 @@ def convert_checked(proto: onnx.ModelProto, model: OnnxModel) -> tuple[torch.nn.
         reason = f"onnx2torch could not convert the graph ({type(exc).__name__}: {str(exc)[:300]})"
         logger.warning("%s", reason)
         return None, reason
-    probe = _probe(model)
-    expected = model.predict(probe)
+    probe = _probe(inputs)
+    expected = predict(probe)
     try:
         with torch.no_grad():
             got = module(*[torch.from_numpy(a) for a in probe])
     except Exception as exc:  # noqa: BLE001
         return None, f"the converted torch module fails on a probe batch ({type(exc).__name__}: {str(exc)[:300]})"
     got_list = [got] if isinstance(got, torch.Tensor) else list(got)
-    for spec, exp, out in zip(model.outputs, expected, got_list, strict=False):
+    for spec, exp, out in zip(outputs, expected, got_list, strict=False):
         out_np = out.detach().numpy()
         if out_np.shape != exp.shape:
             return None, f"output '{spec.name}' has shape {out_np.shape} in torch but {exp.shape} in onnxruntime"

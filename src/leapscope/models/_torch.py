@@ -12,6 +12,7 @@ import numpy as np
 
 from leapscope.exceptions import ModelError, ModelInputError, ModelLoadError
 from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec
+from leapscope.models._registry import Backend, defined_in, register_backend
 
 __all__ = ["TorchModel", "load_torch_file"]
 
@@ -35,7 +36,7 @@ def load_torch_file(path: Path) -> Any:
         except Exception as exc:
             raise ModelLoadError(f"cannot load torch.export program {path}: {type(exc).__name__}: {exc}") from exc
     try:
-        return torch.jit.load(str(path), map_location="cpu")
+        return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -212,3 +213,12 @@ def _params(module: Any) -> list[inspect.Parameter]:
         return list(inspect.signature(module.forward).parameters.values())
     except (TypeError, ValueError):
         return []
+
+
+register_backend(Backend(
+    "torch", (".pt", ".pth", ".pt2"),
+    open_path=lambda path, layout, trust_code: TorchModel(load_torch_file(path), layout=layout),
+    # a Keras 3 model on the torch backend is a torch.nn.Module too: the Keras backend wraps it
+    accepts=lambda obj: defined_in(obj, "torch") and not defined_in(obj, "keras"),
+    open_object=lambda obj, layout: TorchModel(obj, layout=layout),
+))

@@ -18,9 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from leapscope import analysis
 from leapscope.report._visuals import visual_to_payload
-from leapscope.store import ERRORS_FILE, Run, atomic_path
+from leapscope.runs import RunContext, aggregate, confusion_matrix, load_insights, metadata_columns, projection
+from leapscope.store import Run, atomic_path
+from leapscope.store._schema import (
+    ERRORS_FILE,
+    FUNCTION,
+    LOSS_PREFIX,
+    MESSAGE,
+    METRIC_PREFIX,
+    SAMPLE_ID,
+    SUBSET,
+    is_score_column,
+)
 
 __all__ = ["render_report", "write_report"]
 
@@ -104,7 +114,7 @@ def _thumbs(ctx: Any, sample_rows: list[tuple[str, str]], visual: str | None, li
     for subset, sample_id in sample_rows[:limit]:
         try:
             kind, payload = visual_to_payload(ctx.visuals(subset, sample_id)[visual])
-        except Exception:  # noqa: BLE001 - a sample that cannot be drawn is left out of the report, not fatal
+        except Exception:  # noqa: BLE001, S112 - a sample that cannot be drawn is left out of the report, not fatal
             continue
         if kind == "image/png":
             out.append(_Image(_data_uri(payload), f"{subset}/{sample_id}", 56))
@@ -118,49 +128,46 @@ def _errors(run: Run) -> _Table | None:
     head = errors.slice(0, MAX_ERRORS).to_pylist()
     rows = []
     for e in head:
-        message = str(e.get("message") or "")
+        message = str(e.get(MESSAGE) or "")
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 1] + "…"
-        rows.append([_cell(e.get("subset")), _cell(e.get("sample_id")), _cell(e.get("function")), message])
+        rows.append([_cell(e.get(SUBSET)), _cell(e.get(SAMPLE_ID)), _cell(e.get(FUNCTION)), message])
     return _Table(["subset", "sample", "function", "error"], rows, more=errors.num_rows - len(head), path=str(run.dir / ERRORS_FILE))
 
 
-def _context(run: Run, *, top_insights: int, heatmap_method: str) -> dict[str, Any]:
-    """The template's values: plain strings, numbers and inline PNGs (nothing is pre-escaped)."""
+def _metadata_charts(run: Run, df: Any, metric_cols: list[str]) -> list[_Image]:
+    """The first metric (or loss) per subset and value of up to 3 categorical metadata columns, as bar charts."""
     import matplotlib.pyplot as plt
 
-    df = run.to_pandas()
-    summary = run.row.summary or {}
-    metric_cols = [c for c in df.columns if c.startswith(("metric_", "loss_"))]
-    ctx = analysis.RunContext(run)
-    visual = next((n for n, v in ctx.loaded.integration.visualizers.items() if v.visualizer_type.value == "image"), None)
-
-    rows = [[_cell(c) for c in [s, v.get("samples"), v.get("failed"), *[v.get(c) for c in metric_cols]]] for s, v in summary.items()]
-    subsets = _Table(["subset", "samples", "failed", *metric_cols], rows)
-
-    metadata_charts: list[_Image] = []
-    meta = analysis.metadata_columns(run)
+    charts: list[_Image] = []
+    meta = metadata_columns(run)
     categorical = [m for m in meta if df[m].nunique() <= 20 and df[m].dtype.kind not in "fc"]
-    if categorical and metric_cols:
-        column = next((c for c in metric_cols if c.startswith("metric_")), metric_cols[0])
-        for m in categorical[:3]:
-            frame = analysis.aggregate(run, column, by=["subset", m])
-            fig, ax = plt.subplots(figsize=(7, 2.8))
-            groups = list(frame.groupby("subset"))
-            width = 0.8 / max(1, len(groups))
-            values = sorted({_category(v) for v in frame[m]})
-            for k, (subset, group) in enumerate(groups):
-                index = [values.index(_category(v)) + k * width for v in group[m]]
-                ax.bar(index, group["value"], width=width, label=subset)
-            ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(values))], values)
-            ax.set_ylim(max(0.0, float(frame["value"].min()) - 0.05), None)
-            ax.set_title(f"{column} by {m}")
-            ax.legend(fontsize=8)
-            metadata_charts.append(_Image(_png(fig), f"{column} by {m}"))
+    if not categorical or not metric_cols:
+        return charts
+    column = next((c for c in metric_cols if c.startswith(METRIC_PREFIX)), metric_cols[0])
+    for m in categorical[:3]:
+        frame = aggregate(run, column, by=[SUBSET, m])
+        fig, ax = plt.subplots(figsize=(7, 2.8))
+        groups = list(frame.groupby(SUBSET))
+        width = 0.8 / max(1, len(groups))
+        values = sorted({_category(v) for v in frame[m]})
+        for k, (subset, group) in enumerate(groups):
+            index = [values.index(_category(v)) + k * width for v in group[m]]
+            ax.bar(index, group["value"], width=width, label=subset)
+        ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(values))], values)
+        ax.set_ylim(max(0.0, float(frame["value"].min()) - 0.05), None)
+        ax.set_title(f"{column} by {m}")
+        ax.legend(fontsize=8)
+        charts.append(_Image(_png(fig), f"{column} by {m}"))
+    return charts
 
-    confusion = None
+
+def _confusion(run: Run, summary: dict[str, Any]) -> _Image | None:
+    """The confusion matrix (of the validation subset when there is one); None for runs without class labels."""
+    import matplotlib.pyplot as plt
+
     try:
-        labels, matrix = analysis.confusion_matrix(run, subset="validation" if "validation" in summary else None)
+        labels, matrix = confusion_matrix(run, subset="validation" if "validation" in summary else None)
         fig, ax = plt.subplots(figsize=(4.6, 4))
         ax.imshow(matrix, cmap="Blues")
         ax.set_xticks(range(len(labels)), labels)
@@ -170,23 +177,31 @@ def _context(run: Run, *, top_insights: int, heatmap_method: str) -> dict[str, A
         for (i, j), v in np.ndenumerate(matrix):
             if v:
                 ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > matrix.max() / 2 else "black")
-        confusion = _Image(_png(fig), "confusion matrix")
+        return _Image(_png(fig), "confusion matrix")
     except Exception:  # noqa: BLE001 - runs without class labels have no confusion matrix
-        pass
+        return None
 
-    population = None
-    if run.latent_spaces and metric_cols:
-        xy = analysis.projection(run, method="pca")
-        loss = df[next((c for c in metric_cols if c.startswith("loss_")), metric_cols[0])].to_numpy(dtype=float)
-        fig, ax = plt.subplots(figsize=(7, 5))
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.log10(np.clip(loss, 1e-6, None)), s=6, cmap="viridis")
-        fig.colorbar(sc, label="log10 loss")
-        ax.set_title("population map (PCA of the latent space), colored by loss")
-        population = _Image(_png(fig), "population map")
 
+def _population(run: Run, df: Any, metric_cols: list[str]) -> _Image | None:
+    """The PCA map of the first latent space colored by the first loss (or metric); None without latent or scores."""
+    import matplotlib.pyplot as plt
+
+    if not run.latent_spaces or not metric_cols:
+        return None
+    xy = projection(run, method="pca")
+    loss = df[next((c for c in metric_cols if c.startswith(LOSS_PREFIX)), metric_cols[0])].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.log10(np.clip(loss, 1e-6, None)), s=6, cmap="viridis")
+    fig.colorbar(sc, label="log10 loss")
+    ax.set_title("population map (PCA of the latent space), colored by loss")
+    return _Image(_png(fig), "population map")
+
+
+def _insights(run: Run, df: Any, ctx: Any, visual: str | None, top_insights: int) -> list[dict[str, Any]]:
+    """The ``top_insights`` stored insights, each with its suggested test and sample thumbnails."""
     insights = []
-    for insight in analysis.load_insights(run)[:top_insights]:
-        samples = [(str(df.subset.iloc[r]), str(df.sample_id.iloc[r])) for r in insight.rows]
+    for insight in load_insights(run)[:top_insights]:
+        samples = [(str(df[SUBSET].iloc[r]), str(df[SAMPLE_ID].iloc[r])) for r in insight.rows]
         test = insight.suggested_test
         suggested = None
         if test:
@@ -194,30 +209,55 @@ def _context(run: Run, *, top_insights: int, heatmap_method: str) -> dict[str, A
             suggested = {"metric": str(test["metric"]), "bound": bound, "filter": str(test["filter"])}
         insights.append({"severity": f"{insight.severity:.2f}", "type": str(insight.type), "title": insight.title,
                          "explanation": insight.explanation, "test": suggested, "thumbs": _thumbs(ctx, samples, visual)})
+    return insights
 
-    heatmaps = []
-    if visual is not None:
-        loss_col = next((c for c in metric_cols if c.startswith("loss_")), None)
-        held_out = df[df.subset.isin(["validation", "test"])]
-        worst = (held_out.sort_values(loss_col, ascending=False) if loss_col else held_out).head(4)
-        for subset, sample_id in zip(worst.subset, worst.sample_id, strict=True):
-            try:
-                result, x = ctx.explain(subset, sample_id, method=heatmap_method)
-                kind, payload = visual_to_payload(ctx.heatmap_visual(subset, sample_id, result, x))
-            except Exception:  # noqa: BLE001 - a model without gradients still gets a report, without heatmaps
-                continue
-            if kind == "image/png":
-                label = ctx.labels[result.target[0]] if ctx.labels else result.target[0]
-                heatmaps.append({"image": _Image(_data_uri(payload), width=160), "subset": str(subset), "sample_id": str(sample_id),
-                                 "method": heatmap_method, "label": str(label)})
 
+def _heatmaps(df: Any, ctx: Any, visual: str | None, metric_cols: list[str], method: str) -> list[dict[str, Any]]:
+    """Heatmaps of the 4 held-out samples with the highest loss (none without an image visualizer or gradients)."""
+    heatmaps: list[dict[str, Any]] = []
+    if visual is None:
+        return heatmaps
+    loss_col = next((c for c in metric_cols if c.startswith(LOSS_PREFIX)), None)
+    held_out = df[df[SUBSET].isin(["validation", "test"])]
+    worst = (held_out.sort_values(loss_col, ascending=False) if loss_col else held_out).head(4)
+    for subset, sample_id in zip(worst[SUBSET], worst[SAMPLE_ID], strict=True):
+        try:
+            result, x = ctx.explain(subset, sample_id, method=method)
+            kind, payload = visual_to_payload(ctx.heatmap_visual(subset, sample_id, result, x))
+        except Exception:  # noqa: BLE001, S112 - a model without gradients still gets a report, without heatmaps
+            continue
+        if kind == "image/png":
+            label = ctx.labels[result.target[0]] if ctx.labels else result.target[0]
+            heatmaps.append({"image": _Image(_data_uri(payload), width=160), "subset": str(subset), "sample_id": str(sample_id),
+                             "method": method, "label": str(label)})
+    return heatmaps
+
+
+def _context(run: Run, *, top_insights: int, heatmap_method: str) -> dict[str, Any]:
+    """The template's values: plain strings, numbers and inline PNGs (nothing is pre-escaped)."""
+    df = run.to_pandas()
+    summary = run.row.summary or {}
+    metric_cols = [c for c in df.columns if is_score_column(c)]
+    ctx = RunContext(run)
+    visual = next((n for n, v in ctx.loaded.integration.visualizers.items() if v.visualizer_type.value == "image"), None)
+
+    rows = [[_cell(c) for c in [s, v.get("samples"), v.get("failed"), *[v.get(c) for c in metric_cols]]] for s, v in summary.items()]
     r = run.row
     samples_count = r.counts.get("samples") if r.counts else None
     info = {"id": r.id, "project": r.project, "version": r.version, "samples": "?" if samples_count is None else samples_count,
-            "framework": str(run.manifest["model"]["framework"]), "generated": time.strftime("%Y-%m-%d %H:%M")}
+            "framework": run.typed_manifest.model.framework, "generated": time.strftime("%Y-%m-%d %H:%M")}
     data = _json_safe({"run": r.id, "project": r.project, "version": r.version, "samples": samples_count, "summary": summary})
-    return {"run": info, "data": data, "subsets": subsets, "metadata_charts": metadata_charts, "confusion": confusion,
-            "population": population, "insights": insights, "heatmaps": heatmaps, "errors": _errors(run)}
+    return {
+        "run": info,
+        "data": data,
+        "subsets": _Table(["subset", "samples", "failed", *metric_cols], rows),
+        "metadata_charts": _metadata_charts(run, df, metric_cols),
+        "confusion": _confusion(run, summary),
+        "population": _population(run, df, metric_cols),
+        "insights": _insights(run, df, ctx, visual, top_insights),
+        "heatmaps": _heatmaps(df, ctx, visual, metric_cols, heatmap_method),
+        "errors": _errors(run),
+    }
 
 
 def render_report(run: Run, *, top_insights: int = 8, heatmap_method: str = "gradcam") -> str:

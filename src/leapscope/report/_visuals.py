@@ -36,7 +36,7 @@ def _overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.55) -> np.nda
         h = h.max(axis=-1)
     span = float(h.max() - h.min()) or 1.0
     colored = (colormaps["jet"]((h - h.min()) / span)[..., :3] * 255).astype(np.float32)
-    return (rgb.astype(np.float32) * (1 - alpha) + colored * alpha).astype(np.uint8)
+    return np.asarray(rgb.astype(np.float32) * (1 - alpha) + colored * alpha, dtype=np.float32).astype(np.uint8)
 
 
 def visual_to_payload(visual: Any) -> tuple[str, Any]:

@@ -27,7 +27,7 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-SECRET_ENV = "AUTH_SECRET"
+SECRET_ENV = "AUTH_SECRET"  # noqa: S105 - the name of the environment variable, not a secret
 CACHE_ENV = "LEAPSCOPE_CACHE_DIR"
 #: secrets shorter than this are not redacted (a 1-3 character value would redact ordinary words)
 MIN_SECRET_LENGTH = 4

@@ -1,4 +1,9 @@
-"""The web server: FastAPI routers over the Python API, and the built web UI."""
+"""The web server: FastAPI routers over the run services (:mod:`leapscope.runs`), and the built web UI.
+
+The HTTP contract (request/response models, the ``{data}`` envelope, Problem errors) is in
+``_schemas.py`` / ``_envelope.py``; ``web/openapi.json`` and the web app's TypeScript types are
+generated from it (``python -m leapscope.server._openapi``, ``cd web && npm run gen:api``).
+"""
 
 from __future__ import annotations
 

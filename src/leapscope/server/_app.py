@@ -24,6 +24,7 @@ from leapscope.exceptions import (
 from leapscope.server import _render
 from leapscope.server._deps import State
 from leapscope.server._jobs import JobManager, WorkerPool
+from leapscope.server._schemas import PROBLEM_RESPONSES, Data, Health, add_documented_schemas
 from leapscope.server._security import DEFAULT_MAX_BODY, RequestGuard, TokenMiddleware, allowed_hosts
 from leapscope.server.routers import analysis, projects, runs, samples
 from leapscope.store import Workspace
@@ -67,6 +68,61 @@ def _raw_storage_errors() -> list[type[Exception]]:
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
     return JSONResponse({"title": title, "detail": detail, "status": status}, status_code=status,
                         media_type="application/problem+json")
+
+
+def _document(app: FastAPI) -> None:
+    """Complete the app's OpenAPI schema with the documented-only shapes (see ``server/_schemas.py``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_documented_schemas(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _handle_errors(app: FastAPI, ws: Workspace) -> None:
+    """Answer every error as Problem JSON (:class:`leapscope.server._schemas.Problem`), its status by class."""
+
+    @app.exception_handler(LeapscopeError)
+    async def leapscope_error(request: Request, exc: LeapscopeError) -> JSONResponse:
+        status, title = status_of(exc)
+        return _problem(status, title, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        response = _problem(exc.status_code, {404: "Not found", 405: "Method not allowed", 422: "Unprocessable request"}.get(exc.status_code, "Error"), detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RuntimeError)
+    async def worker_error(request: Request, exc: RuntimeError) -> JSONResponse:
+        return _problem(500, "Worker error", str(exc))
+
+    # a damaged file that the store did not catch still gets a readable answer, never a bare 500
+    for raw_storage_error in _raw_storage_errors():
+        @app.exception_handler(raw_storage_error)
+        async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+            return _problem(503, "Storage unreadable", f"{type(exc).__name__}: {exc}; a workspace file ({ws.path}) may be damaged: "
+                            "run `leapscope runs` to see which, then restore it or delete the run")
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        return _problem(500, "Internal error", f"{type(exc).__name__}: {exc}")
+
+
+def _mount_ui(app: FastAPI) -> None:
+    """The built UI: ``/assets`` from ``server/static``, every other non-API path loads ``index.html``."""
+    app.mount("/assets", StaticFiles(directory=STATIC_DIR / "assets"), name="assets")
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def index(path: str) -> Any:
+        # client-side routes all load the app; files are served only from the assets mount
+        if path.startswith("api/"):
+            return _problem(404, "Not found", f"no API route /{path}")
+        return FileResponse(STATIC_DIR / "index.html")
 
 
 def create_app(workspace: str | Path | Workspace | None = None, *, token: str | None = None, serve_ui: bool = True,
@@ -114,49 +170,17 @@ def create_app(workspace: str | Path | Workspace | None = None, *, token: str | 
     # outermost: Host / Origin / content type / body size come before the token and the routes
     app.add_middleware(RequestGuard, hosts=allowed_hosts(host, allow_hosts), max_body=max_body)
 
-    @app.exception_handler(LeapscopeError)
-    async def leapscope_error(request: Request, exc: LeapscopeError) -> JSONResponse:
-        status, title = status_of(exc)
-        return _problem(status, title, str(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        response = _problem(exc.status_code, {404: "Not found", 405: "Method not allowed", 422: "Unprocessable request"}.get(exc.status_code, "Error"), detail)
-        response.headers.update(exc.headers or {})
-        return response
-
-    @app.exception_handler(RuntimeError)
-    async def worker_error(request: Request, exc: RuntimeError) -> JSONResponse:
-        return _problem(500, "Worker error", str(exc))
-
-    # a damaged file that the store did not catch still gets a readable answer, never a bare 500
-    for raw_storage_error in _raw_storage_errors():
-        @app.exception_handler(raw_storage_error)
-        async def storage_error(request: Request, exc: Exception) -> JSONResponse:
-            return _problem(503, "Storage unreadable", f"{type(exc).__name__}: {exc}; a workspace file ({ws.path}) may be damaged: "
-                            "run `leapscope runs` to see which, then restore it or delete the run")
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        return _problem(500, "Internal error", f"{type(exc).__name__}: {exc}")
-
+    _handle_errors(app, ws)
     for module in (projects, runs, samples, analysis):
-        app.include_router(module.router, prefix="/api/v1")
+        app.include_router(module.router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
-    @app.get("/api/v1/health", operation_id="health", tags=["health"])
+    @app.get("/api/v1/health", operation_id="health", tags=["health"], response_model=Data[Health], responses=PROBLEM_RESPONSES)
     def health() -> dict[str, Any]:
+        """The server's version and workspace, and whether the analysis worker has warmed up."""
         warm_future = analysis_pool.warm_future
         return {"data": {"version": __version__, "workspace": str(ws.path), "analysis_worker_warm": bool(warm_future and warm_future.done())}}
 
+    _document(app)
     if serve_ui and (STATIC_DIR / "index.html").exists():
-        app.mount("/assets", StaticFiles(directory=STATIC_DIR / "assets"), name="assets")
-
-        @app.get("/{path:path}", include_in_schema=False)
-        def index(path: str) -> Any:
-            # client-side routes all load the app; files are served only from the assets mount
-            if path.startswith("api/"):
-                return _problem(404, "Not found", f"no API route /{path}")
-            return FileResponse(STATIC_DIR / "index.html")
-
+        _mount_ui(app)
     return app

@@ -18,7 +18,7 @@ _CONTEXTS: dict[tuple[str, str], Any] = {}
 
 
 def _context(workspace: str, run_id: str) -> Any:
-    from leapscope.analysis import RunContext
+    from leapscope.runs import RunContext
     from leapscope.store import Workspace
 
     key = (workspace, run_id)

@@ -8,10 +8,10 @@ __all__ = ["analyze_job", "projection_job"]
 
 
 def projection_job(workspace: str, run_id: str, method: str, space: str | None) -> bool:
-    from leapscope import analysis
+    from leapscope import runs as services
     from leapscope.store import Workspace
 
-    analysis.projection(Workspace(workspace).open_run(run_id), method=method, space=space)  # type: ignore[arg-type]
+    services.projection(Workspace(workspace).open_run(run_id), method=method, space=space)  # type: ignore[arg-type]
     return True
 
 

@@ -1,4 +1,7 @@
-"""The workspace catalog: projects, versions, runs and insights in SQLite (WAL).
+"""The workspace catalog: projects, versions, runs, insights, saved tests and their results in SQLite (WAL).
+
+Every SQL statement against the catalog is a :class:`Catalog` method with bound parameters;
+other layers call the methods (the schema is in :mod:`._migrations`, the rows in :mod:`._rows`).
 
 WAL mode lets a server read while an evaluation writes. Every operation opens a
 short-lived connection (``busy_timeout`` 30 s), so no lock is held between calls.
@@ -17,117 +20,16 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from leapscope.exceptions import CorruptStorageError, DiskFullError, RunNotFoundError, StoreError
+from leapscope.store._migrations import MIGRATIONS, SCHEMA_VERSION
+from leapscope.store._rows import ProjectRow, RunRow, TestResultRow, TestRow, VersionRow
+from leapscope.store._schema import MANIFEST_FILE
 
-__all__ = ["SCHEMA_VERSION", "Catalog", "ProjectRow", "RunRow", "VersionRow"]
-
-MIGRATIONS: list[str] = [
-    # 1: projects, versions, runs, insights
-    """
-    CREATE TABLE projects (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE versions (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL REFERENCES projects(id),
-        name TEXT NOT NULL,
-        model_hash TEXT NOT NULL,
-        code_hash TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        UNIQUE (project_id, name)
-    );
-    CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        version_id INTEGER NOT NULL REFERENCES versions(id),
-        status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
-        config TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        finished_at REAL,
-        seconds REAL,
-        counts TEXT,
-        summary TEXT,
-        dependencies TEXT,
-        error TEXT,
-        pid INTEGER
-    );
-    CREATE INDEX runs_by_version ON runs(version_id);
-    CREATE TABLE insights (
-        id INTEGER PRIMARY KEY,
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        type TEXT NOT NULL,
-        severity REAL NOT NULL,
-        payload TEXT NOT NULL
-    );
-    CREATE INDEX insights_by_run ON insights(run_id);
-    """,
-    # 2: threshold tests saved per project, and their results per run
-    """
-    CREATE TABLE tests (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL REFERENCES projects(id),
-        name TEXT NOT NULL,
-        spec TEXT NOT NULL,
-        UNIQUE (project_id, name)
-    );
-    CREATE TABLE test_results (
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        test_id INTEGER NOT NULL REFERENCES tests(id),
-        passed INTEGER NOT NULL,
-        value REAL,
-        detail TEXT,
-        PRIMARY KEY (run_id, test_id)
-    );
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class ProjectRow:
-    id: int
-    name: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    id: int
-    project_id: int
-    name: str
-    model_hash: str
-    code_hash: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One run as stored in the catalog (JSON columns decoded)."""
-
-    id: str
-    version_id: int
-    status: str
-    config: dict[str, Any]
-    created_at: float
-    finished_at: float | None
-    seconds: float | None
-    counts: dict[str, Any] | None
-    summary: dict[str, Any] | None
-    dependencies: dict[str, Any] | None
-    error: str | None
-    pid: int | None
-    project: str = ""
-    version: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
+__all__ = ["SCHEMA_VERSION", "Catalog", "ProjectRow", "RunRow", "TestResultRow", "TestRow", "VersionRow"]
 
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
@@ -143,7 +45,7 @@ def run_folders(runs: Path) -> list[Path]:
     """Run folders (holding a manifest.json) under ``runs``."""
     if not runs.is_dir():
         return []
-    return [d for d in runs.iterdir() if d.is_dir() and (d / "manifest.json").exists()]
+    return [d for d in runs.iterdir() if d.is_dir() and (d / MANIFEST_FILE).exists()]
 
 
 def _recovery(path: Path) -> str:
@@ -331,7 +233,7 @@ class Catalog:
         cols = ", ".join(f"{k} = ?" for k in fields)
         values = [json.dumps(v) if isinstance(v, dict | list) else v for v in fields.values()]
         with self.connect() as db:
-            cur = db.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*values, run_id))
+            cur = db.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*values, run_id))  # noqa: S608 - columns checked against RUN_COLUMNS
             if cur.rowcount == 0:
                 raise RunNotFoundError(f"no run '{run_id}' in {self.path.parent}")
 
@@ -368,3 +270,91 @@ class Catalog:
             query, args = query + " WHERE projects.name = ?", (project,)  # type: ignore[assignment]
         with self.connect() as db:
             return [self._run(r) for r in db.execute(query + " ORDER BY runs.created_at", args)]
+
+    # --- insights ----------------------------------------------------------------
+    def save_insights(self, run_id: str, insights: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the insights stored for a run by ``insights`` (ranked; each has ``type`` and ``severity``).
+
+        Every insight is stored as its JSON payload (values JSON cannot hold are stored as text).
+        Raises :class:`StoreError` for an insight without ``type`` or ``severity``.
+        """
+        rows = []
+        for i, insight in enumerate(insights):
+            if "type" not in insight or "severity" not in insight:
+                raise StoreError(f"Catalog.save_insights: insight {i} of run {run_id} has no 'type' or 'severity'; got keys {sorted(insight)}")
+            rows.append((run_id, str(insight["type"]), float(insight["severity"]), json.dumps(dict(insight), default=str)))
+        with self.connect() as db:
+            db.execute("DELETE FROM insights WHERE run_id = ?", (run_id,))
+            db.executemany("INSERT INTO insights (run_id, type, severity, payload) VALUES (?, ?, ?, ?)", rows)
+
+    def load_insights(self, run_id: str) -> list[dict[str, Any]]:
+        """The insight payloads stored for a run by :meth:`save_insights`, in the order saved (empty when none)."""
+        with self.connect() as db:
+            rows = db.execute("SELECT payload FROM insights WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+        return [json.loads(r["payload"]) for r in rows]
+
+    # --- threshold tests ---------------------------------------------------------
+    def _project_id(self, project: ProjectRow | str) -> int:
+        return project.id if isinstance(project, ProjectRow) else self.project(project, create=False).id
+
+    def save_test(self, project: ProjectRow | str, name: str, spec: Mapping[str, Any]) -> int:
+        """Save (or replace, by name) a threshold test of an existing project; return its id.
+
+        Raises :class:`StoreError` when the project does not exist (it is not created).
+        """
+        project_id = self._project_id(project)
+        with self.connect() as db:
+            db.execute(
+                "INSERT INTO tests (project_id, name, spec) VALUES (?, ?, ?) "
+                "ON CONFLICT(project_id, name) DO UPDATE SET spec = excluded.spec",
+                (project_id, name, json.dumps(dict(spec))),
+            )
+            row = db.execute("SELECT id FROM tests WHERE project_id = ? AND name = ?", (project_id, name)).fetchone()
+        return int(row["id"])
+
+    def tests(self, project: ProjectRow | str) -> list[TestRow]:
+        """The saved tests of a project, by name. Raises :class:`StoreError` for an unknown project."""
+        project_id = self._project_id(project)
+        with self.connect() as db:
+            rows = db.execute("SELECT id, name, spec FROM tests WHERE project_id = ? ORDER BY name", (project_id,)).fetchall()
+        return [TestRow(int(r["id"]), str(r["name"]), json.loads(r["spec"])) for r in rows]
+
+    def delete_test(self, project: ProjectRow | str, name: str) -> bool:
+        """Delete a saved test and its results; whether it existed. Raises :class:`StoreError` for an unknown project."""
+        project_id = self._project_id(project)
+        with self.connect() as db:
+            row = db.execute("SELECT id FROM tests WHERE project_id = ? AND name = ?", (project_id, name)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM test_results WHERE test_id = ?", (row["id"],))
+            db.execute("DELETE FROM tests WHERE id = ?", (row["id"],))
+        return True
+
+    def record_test_result(self, run_id: str, test_id: int, *, passed: bool, value: float | None, detail: str | None) -> None:
+        """Store (or replace) the result of saved test ``test_id`` on run ``run_id``."""
+        with self.connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO test_results (run_id, test_id, passed, value, detail) VALUES (?, ?, ?, ?, ?)",
+                (run_id, test_id, int(passed), value, detail),
+            )
+
+    def test_results(self, *, run_id: str | None = None, project: ProjectRow | str | None = None) -> list[TestResultRow]:
+        """Stored test results of one run and/or of the tests of one project (both filters bound parameters).
+
+        Raises :class:`StoreError` when neither is given, or for an unknown project.
+        """
+        if run_id is None and project is None:
+            raise StoreError("Catalog.test_results: give run_id= or project= (the whole table is never returned)")
+        query = "SELECT r.run_id, r.test_id, r.passed, r.value, r.detail FROM test_results r JOIN tests t ON r.test_id = t.id"
+        clauses: list[str] = []
+        args: list[Any] = []
+        if run_id is not None:
+            clauses.append("r.run_id = ?")
+            args.append(run_id)
+        if project is not None:
+            clauses.append("t.project_id = ?")
+            args.append(self._project_id(project))
+        with self.connect() as db:
+            # the clauses are the literals above; the values are bound parameters
+            rows = db.execute(f"{query} WHERE {' AND '.join(clauses)} ORDER BY r.rowid", args).fetchall()
+        return [TestResultRow(str(r["run_id"]), int(r["test_id"]), bool(r["passed"]), r["value"], r["detail"]) for r in rows]

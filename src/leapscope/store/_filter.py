@@ -1,18 +1,8 @@
-"""The one safe sample filter: ``column op literal [and column op literal ...]``.
+"""A parsed sample filter (:class:`Filter`) and what it selects: SQL, a mask, a schema check.
 
-Every string filter leapscope accepts (saved threshold tests, ``leapscope test --filter``,
-``analysis.aggregate(where=...)``, the API's ``where``) goes through :func:`parse_filter`.
-Nothing of the text is ever evaluated as code: a small tokenizer accepts
-
-- a column: ``[A-Za-z_][A-Za-z0-9_]*`` (ASCII), checked against the run's columns;
-- an operator: ``==`` ``!=`` ``<`` ``<=`` ``>`` ``>=``, or ``in`` / ``not in`` followed by
-  a ``[literal, ...]`` list;
-- a literal: a JSON number, a JSON string (``"8"``), a single-quoted string (``'8'``),
-  ``true`` / ``false`` / ``null`` (``True`` / ``False`` / ``None`` too);
-- ``and`` between conditions (no ``or``, no parentheses, no functions, no attributes).
-
-A parsed :class:`Filter` gives a DuckDB ``WHERE`` fragment with quoted identifiers and
-``?`` parameters (:meth:`Filter.sql`) and a boolean mask over a pyarrow table
+The text is parsed by :func:`leapscope.store._filter_parse.parse_filter` (the grammar and its
+limits live there). A parsed :class:`Filter` gives a DuckDB ``WHERE`` fragment with quoted
+identifiers and ``?`` parameters (:meth:`Filter.sql`) and a boolean mask over a pyarrow table
 (:meth:`Filter.mask`); both select the same rows, as pandas would: NaN and null never
 match ``<``, ``<=``, ``>``, ``>=``, ``==`` or ``in``, always match ``!=`` and ``not in``, and
 both count as missing for ``== null`` / ``!= null``.
@@ -23,43 +13,25 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from leapscope.exceptions import FilterError
+from leapscope.store._sql import sql_identifier
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["MAX_FILTER_LENGTH", "Condition", "Filter", "FilterError", "parse_filter"]
+__all__ = ["COMPARISONS", "Condition", "Filter", "FilterError"]
 
-MAX_FILTER_LENGTH = 2000
-"""Longest filter text accepted (characters)."""
-
-_MAX_CONDITIONS = 32
-_MAX_IN_VALUES = 256
-_INT64 = 2**63 - 1
+#: the largest integer a filter literal may hold (DuckDB and Arrow compare int64)
+INT64_MAX = 2**63 - 1
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 _SQL_OPS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _ORDERING = ("<", "<=", ">", ">=")
-GRAMMAR = "column op literal [and column op literal ...] with op one of == != < <= > >= in [..] 'not in' [..]"
 
-_TOKEN = re.compile(
-    r"""
-    (?P<space>[ \t\r\n]+)
-  | (?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![A-Za-z0-9_.]))
-  | (?P<dstring>"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")
-  | (?P<sstring>'(?:[^'\\\x00-\x1f]|\\['\\])*')
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>==|!=|<=|>=|<|>)
-  | (?P<punct>[\[\],])
-    """,
-    re.VERBOSE,
-)
-_KEYWORDS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
 
 
 @dataclass(frozen=True)
@@ -102,7 +74,7 @@ class Filter:
         return list(dict.fromkeys(c.column for c in self.conditions))
 
     def check(self, schema: pa.Schema | Iterable[str]) -> Filter:
-        """This filter validated against a pyarrow schema (names and types) or bare column names.
+        """Return the filter, validated against a pyarrow schema (names and types) or bare column names.
 
         Raises
         ------
@@ -147,7 +119,7 @@ class Filter:
         clauses: list[str] = []
         params: list[Any] = []
         for cond in self.conditions:
-            col = _quote(cond.column)
+            col = sql_identifier(cond.column)
             if isinstance(cond.value, tuple):
                 marks = ", ".join("?" for _ in cond.value)
                 # SQL NOT IN drops nulls; keep them, as the mask does
@@ -209,158 +181,6 @@ class Filter:
         return result
 
 
-def parse_filter(text: str | Sequence[str] | None, schema: pa.Schema | Iterable[str] | None = None) -> Filter:
-    """Parse ``column op literal [and ...]`` (or a list of such strings, joined by ``and``).
-
-    Parameters
-    ----------
-    text : str, list of str or None
-        The filter; ``None``, ``""`` or ``[]`` give an empty filter (every row).
-    schema : pyarrow.Schema or iterable of column names, optional
-        When given, columns (and, with a schema, literal types) are checked too.
-
-    Returns
-    -------
-    Filter
-
-    Raises
-    ------
-    FilterError
-        Malformed text (the message says where and shows the grammar), text over
-        :data:`MAX_FILTER_LENGTH` characters, or (with ``schema``) an unknown column or a
-        literal of the wrong type.
-    """
-    if text is None:
-        parsed = Filter("")
-    elif isinstance(text, str):
-        parsed = _parse(text)
-    else:
-        parts = [_parse(t) for t in text]
-        parsed = Filter(" and ".join(p.text for p in parts if p.text.strip()), tuple(c for p in parts for c in p.conditions))
-        if len(parsed.conditions) > _MAX_CONDITIONS:
-            raise FilterError(f"filter: {len(parsed.conditions)} conditions; at most {_MAX_CONDITIONS} are accepted")
-    return parsed.check(schema) if schema is not None else parsed
-
-
-def _parse(text: str) -> Filter:
-    if not isinstance(text, str):
-        raise FilterError(f"filter: expected a string, got {type(text).__name__}")
-    if len(text) > MAX_FILTER_LENGTH:
-        raise FilterError(f"filter: {len(text)} characters; at most {MAX_FILTER_LENGTH} are accepted ({GRAMMAR})")
-    shown = text if len(text) <= 200 else text[:200] + "..."
-    tokens = _tokenize(text, shown)
-    if not tokens:
-        return Filter(text)
-    conditions: list[Condition] = []
-    pos = 0
-
-    def fail(why: str) -> FilterError:
-        at = tokens[pos][1] if pos < len(tokens) else len(text)
-        return FilterError(f"filter {shown!r}: {why} at character {at}; expected {GRAMMAR}, e.g. digit_label == \"8\" and loss_ce > 0.5")
-
-    def take() -> tuple[str, int, str]:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise fail("unexpected end")
-        token = tokens[pos]
-        pos += 1
-        return token[0], token[1], token[2]
-
-    while True:
-        kind, _, value = take()
-        if kind != "name" or value in _KEYWORDS or value in ("and", "or", "in", "not"):
-            pos -= 1
-            raise fail(f"expected a column name, found {value!r}")
-        if value.startswith("__"):
-            pos -= 1
-            raise fail(f"column names cannot start with '__' ({value!r})")
-        column = value
-        kind, _, value = take()
-        if kind == "op":
-            op = value
-            literal = _literal(take(), fail)
-            if literal is None and op not in ("==", "!="):
-                raise fail(f"null can only be compared with == or != (found {op})")
-            conditions.append(Condition(column, op, literal))
-        elif kind == "name" and value in ("in", "not"):
-            op = "in"
-            if value == "not":
-                kind, _, value = take()
-                if (kind, value) != ("name", "in"):
-                    pos -= 1
-                    raise fail("expected 'in' after 'not'")
-                op = "not in"
-            kind, _, value = take()
-            if value != "[":
-                pos -= 1
-                raise fail(f"expected '[' after '{op}'")
-            values: list[Any] = []
-            while True:
-                values.append(_literal(take(), fail))
-                if values[-1] is None:
-                    pos -= 1
-                    raise fail(f"null cannot be in an '{op}' list; write '{column} == null' (or != null) as its own condition")
-                kind, _, value = take()
-                if value == "]":
-                    break
-                if value != ",":
-                    pos -= 1
-                    raise fail("expected ',' or ']' in the list")
-            if len(values) > _MAX_IN_VALUES:
-                raise fail(f"{len(values)} values in the list; at most {_MAX_IN_VALUES}")
-            conditions.append(Condition(column, op, tuple(values)))
-        else:
-            pos -= 1
-            raise fail(f"expected an operator (== != < <= > >= in) after '{column}', found {value!r}")
-        if len(conditions) > _MAX_CONDITIONS:
-            raise fail(f"more than {_MAX_CONDITIONS} conditions (at most {_MAX_CONDITIONS} are accepted)")
-        if pos == len(tokens):
-            return Filter(text, tuple(conditions))
-        kind, _, value = take()
-        if kind == "name" and value.lower() == "or":
-            pos -= 1
-            raise fail("'or' is not supported (conditions are joined with 'and'; use 'column in [a, b]' for alternatives)")
-        if kind != "name" or value.lower() != "and":
-            pos -= 1
-            raise fail(f"expected 'and' between conditions, found {value!r}")
-
-
-def _tokenize(text: str, shown: str) -> list[tuple[str, int, str]]:
-    tokens = []
-    at = 0
-    while at < len(text):
-        match = _TOKEN.match(text, at)
-        if match is None:
-            char = text[at]
-            raise FilterError(
-                f"filter {shown!r}: unexpected character {char!r} (U+{ord(char):04X}) at character {at}; expected {GRAMMAR}; "
-                "strings are quoted: \"8\" or '8'"
-            )
-        kind = match.lastgroup or ""
-        if kind != "space":
-            tokens.append((kind, at, match.group()))
-        at = match.end()
-    return tokens
-
-
-def _literal(token: tuple[str, int, str], fail: Any) -> Any:
-    kind, _, raw = token
-    if kind == "number":
-        number: int | float = json.loads(raw)
-        if isinstance(number, float) and not math.isfinite(number):
-            raise fail(f"number {raw} is out of range")
-        if isinstance(number, int) and abs(number) > _INT64:
-            raise fail(f"integer {raw} is out of the 64-bit range")
-        return number
-    if kind == "dstring":
-        return json.loads(raw)
-    if kind == "sstring":
-        return re.sub(r"\\(['\\])", r"\1", raw[1:-1])
-    if kind == "name" and raw in _KEYWORDS:
-        return _KEYWORDS[raw]
-    raise fail(f"expected a literal (number, \"string\", 'string', true, false, null), found {raw!r}")
-
-
 def _kind(dtype: pa.DataType) -> str | None:
     import pyarrow as pa
 
@@ -411,7 +231,3 @@ def _number_hint(value: Any) -> str | None:
 
 def _as_list(cond: Condition, literal: str) -> str:
     return f"[{literal}, ...]" if isinstance(cond.value, tuple) else literal
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

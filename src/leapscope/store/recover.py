@@ -23,7 +23,9 @@ from typing import Any
 
 from leapscope.exceptions import LeapscopeError, StoreError
 from leapscope.store._catalog import Catalog, run_folders
-from leapscope.store._run import COMMIT_FILE, MANIFEST_FILE, SAMPLES_FILE, read_json_file, summarize
+from leapscope.store._files import read_json_file
+from leapscope.store._run import summarize
+from leapscope.store._schema import COMMIT_FILE, MANIFEST_FILE, PARTS_DIR, SAMPLES_FILE
 
 __all__ = ["main", "rebuild_catalog"]
 
@@ -81,7 +83,7 @@ def rebuild_catalog(workspace: str | Path) -> list[tuple[str, str]]:
             model_hash = _file_hash(source) if source.is_file() else "recovered"
             code_hash = str(manifest.get("integration", {}).get("code_hash", "recovered"))
             samples = run_dir / SAMPLES_FILE
-            done = samples.exists() and ((run_dir / COMMIT_FILE).exists() or not (run_dir / "parts").exists())
+            done = samples.exists() and ((run_dir / COMMIT_FILE).exists() or not (run_dir / PARTS_DIR).exists())
             counts, summary = _counts(samples, manifest) if done else ({}, {})
             version = catalog.version(catalog.project(project_name), model_hash=model_hash, code_hash=code_hash, name=version_name)
             catalog.create_run(run_dir.name, version, dict(manifest.get("config", {})), {}, 0)

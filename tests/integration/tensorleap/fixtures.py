@@ -444,6 +444,7 @@ def save_keras_h5(path: Path) -> Path:
     h = keras.layers.Dense(32, activation="relu")(h)
     out = keras.layers.Dense(10, activation="softmax", name="classes")(h)
     model = keras.Model([image, st], out)
+
     def smoothed_ce(y_true, y_pred):  # a custom loss saved with the model: tf.keras files often have one
         return keras.losses.categorical_crossentropy(y_true, y_pred, label_smoothing=0.1)
 

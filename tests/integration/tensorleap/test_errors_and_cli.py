@@ -58,6 +58,7 @@ def test_float64_encoder_is_cast_like_code_loader_does(old_style, digits_onnx):
     assert api.check(old_style, samples=1, model=digits_onnx).valid
 
 
+@pytest.mark.slow
 def test_init_tensorleap_writes_a_template_that_passes_check(tmp_path):
     target = tmp_path / "tl"
     assert _cli("init", "--tensorleap", str(target)).returncode == 0
@@ -67,6 +68,7 @@ def test_init_tensorleap_writes_a_template_that_passes_check(tmp_path):
     assert json.loads(check.stdout)["valid"] is True
 
 
+@pytest.mark.slow
 def test_the_tensorleap_example_checks_and_evaluates(tmp_path):
     example = REPO / "examples" / "tensorleap-mnist-style"
     run = _cli("evaluate", str(example), "-w", str(tmp_path), "--max-samples", "30", "--workers", "1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from leapscope import api
 from leapscope.analysis import RunContext
@@ -36,6 +37,7 @@ def test_analyze_and_visuals_of_a_run(decorator_onnx, tmp_path):
     assert np.isclose(visuals["probabilities"].body.sum(), 1.0, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_visuals_and_explanation_through_the_api(decorator_onnx, tmp_path):
     from fastapi.testclient import TestClient
 

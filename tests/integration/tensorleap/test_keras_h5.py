@@ -27,6 +27,7 @@ print(json.dumps({"valid": report.valid, "report": report.to_dict(), "rows": len
 """
 
 
+@pytest.mark.slow
 def test_tf_keras_h5_model_runs_on_the_torch_backend(tmp_path):
     if importlib.util.find_spec("tensorflow") is None:  # not imported here: it would pick Keras' backend
         pytest.skip("tensorflow is not installed (pip install 'leapscope[tensorflow]')")

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from leapscope import api
 from leapscope.integration import load
-from tests.conftest import REPO
 
 
 def test_mapping_yaml_gives_the_wiring(old_style):
@@ -36,14 +33,3 @@ def test_check_and_evaluate_with_model(old_style, digits_onnx, tmp_path):
     table = run.samples.to_pandas()
     assert len(table) == 75 and table["error"].isna().all()
     assert {"metric_accuracy", "loss_CategoricalCrossentropy", "digit"} <= set(table.columns)
-
-
-def test_cli_check_with_model(old_style, digits_onnx):
-    proc = subprocess.run(
-        [sys.executable, "-m", "leapscope", "check", str(old_style), "--model", str(digits_onnx)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 SCRIPT = """
@@ -23,6 +25,7 @@ print(json.dumps({"valid": report.valid, "sockets": sockets, "hook": sys.excepth
 """
 
 
+@pytest.mark.slow
 def test_no_device_id_no_socket_no_exit_table(decorator_onnx, tmp_path):
     home = tmp_path / "home"
     home.mkdir()

@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { path, type RunDetail } from "../api";
+import { path, type AggregateRow, type Confusion, type RunDetail, type SavedTest } from "../api";
+import { isScoreColumn } from "../generated/runFormat";
 import { Chart, Empty, Status, fmt, useApi } from "../ui";
 
 export function DashboardsPage({ runId }: { runId: string }) {
@@ -10,7 +11,7 @@ export function DashboardsPage({ runId }: { runId: string }) {
 function Dashboards({ detail }: { detail: RunDetail }) {
   const runId = detail.id ?? "";
   const project = detail.project ?? null;
-  const numeric = (detail.columns ?? []).filter((c) => c.name.startsWith("metric_") || c.name.startsWith("loss_")).map((c) => c.name);
+  const numeric = (detail.columns ?? []).filter((c) => isScoreColumn(c.name)).map((c) => c.name);
   const [column, setColumn] = useState(numeric[0] ?? "");
   const [by, setBy] = useState(detail.metadata_columns?.[0] ?? "subset");
   const [kind, setKind] = useState("bar");
@@ -18,10 +19,10 @@ function Dashboards({ detail }: { detail: RunDetail }) {
     const names = Object.keys(detail.summary ?? {});
     return names.includes("validation") ? "validation" : names[0] ?? "validation";
   });
-  const agg = useApi<{ subset: string; value: number; n: number; [k: string]: unknown }[]>(column ? path`/runs/${runId}/aggregate` : null, { column, by: `subset,${by}` });
-  const confusion = useApi<{ labels?: string[] | null; matrix?: (number | null)[][] | null }>(path`/runs/${runId}/confusion`, { subset: cmSubset });
-  const across = useApi<{ run: string; version: string; subset: string; value: number | null }[]>(column && project ? path`/projects/${project}/compare` : null, { column, by: "subset" });
-  const tests = useApi<{ id: number; name: string; metric: string; filter: string | null; min: number | null; max: number | null; results?: { run_id: string; passed: number; value: number | null }[] | null }[]>(project ? path`/projects/${project}/tests` : null);
+  const agg = useApi<AggregateRow[]>(column ? path`/runs/${runId}/aggregate` : null, { column, by: `subset,${by}` });
+  const confusion = useApi<Confusion>(path`/runs/${runId}/confusion`, { subset: cmSubset });
+  const across = useApi<AggregateRow[]>(column && project ? path`/projects/${project}/compare` : null, { column, by: "subset" });
+  const tests = useApi<SavedTest[]>(project ? path`/projects/${project}/tests` : null);
   const subsets = Object.keys(detail.summary ?? {});
   const summaryKeys = Array.from(new Set(Object.values(detail.summary ?? {}).flatMap((row) => Object.keys(row ?? {}))));
   if (!numeric.length) return <Empty>This run has no metric or loss columns to chart.</Empty>;

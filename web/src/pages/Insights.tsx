@@ -1,9 +1,7 @@
 import { useEffect, useRef, useState } from "react";
-import { get, path, post, type Insight, type RunDetail } from "../api";
+import { get, path, post, type CreateTest, type Data, type Insight, type Job, type RunDetail } from "../api";
 import { Empty, ErrorBox, Status, Thumb, fmt, useApi } from "../ui";
 import { firstImageVisual, useVisuals } from "./Map";
-
-type Job = { id: string; status: string; seconds?: number | null; error?: string | null };
 
 export function InsightsPage({ runId }: { runId: string }) {
   const insights = useApi<Insight[]>(path`/runs/${runId}/insights`);
@@ -20,14 +18,14 @@ export function InsightsPage({ runId }: { runId: string }) {
   const analyze = async () => {
     setError(null);
     try {
-      const started = await post<{ data: Job }>(path`/runs/${runId}/insights`);
+      const started = await post<Data<Job>>(path`/runs/${runId}/insights`);
       const id = started?.data?.id;
       if (!id) throw new Error("the server started no analysis job");
       setJob("running");
       const poll = async () => {
         if (!alive.current) return;
         try {
-          const r = (await get<{ data: Job }>(path`/jobs/${id}`)).body.data;
+          const r = (await get<Data<Job>>(path`/jobs/${id}`)).body.data;
           if (!alive.current) return;
           if (r?.status === "running") {
             setJob(`analyzing… ${r.seconds ?? 0}s`);
@@ -87,7 +85,8 @@ function InsightCard({ runId, insight, project }: { runId: string; insight: Insi
     if (!test || !project) return;
     setSaveError(null);
     try {
-      await post(path`/projects/${project}/tests`, { name: `${type}-${insight.index}`, metric: test.metric, filter: test.filter ?? null, min: test.min ?? null, max: test.max ?? null });
+      const body: CreateTest = { name: `${type}-${insight.index}`, metric: test.metric, filter: test.filter ?? null, min: test.min ?? null, max: test.max ?? null };
+      await post<Data<CreateTest>>(path`/projects/${project}/tests`, body);
       setSaved(`saved as ${type}-${insight.index}: runs on every new run of ${project}`);
     } catch (e) {
       setSaveError((e as Error).message);

@@ -1,10 +1,10 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import createScatterplot from "regl-scatterplot";
-import { get, path, url, type RunDetail, type Visualizer } from "../api";
-import { hashQuery } from "../App";
+import { get, path, url, type Data, type Insight, type Points, type Projection, type ProjectionPending, type RunDetail, type SampleBody, type Visualizer } from "../api";
+import { isScoreColumn } from "../generated/runFormat";
+import { hashQuery } from "../router";
 import { Empty, ErrorBox, Loading, Status, Thumb, useApi } from "../ui";
 
-type Points = Record<string, (string | number | boolean | null)[]>;
 const PALETTE = ["#5e81ac", "#bf616a", "#a3be8c", "#ebcb8b", "#b48ead", "#88c0d0", "#d08770", "#8fbcbb", "#e5e9f0", "#4c566a", "#81a1c1", "#ff7f50"];
 const RAMP = ["#2e3440", "#3b4f7a", "#5e81ac", "#88c0d0", "#ebcb8b", "#d08770", "#bf616a"];
 
@@ -14,7 +14,7 @@ export function firstImageVisual(visuals: Visualizer[] | null): string | null {
 }
 
 export function useVisuals(runId: string, sample: { subset: string; sample_id: string } | null) {
-  return useApi<{ visualizers?: Visualizer[] | null }>(sample ? path`/runs/${runId}/samples/${sample.subset}/${sample.sample_id}` : null);
+  return useApi<Partial<SampleBody>>(sample ? path`/runs/${runId}/samples/${sample.subset}/${sample.sample_id}` : null);
 }
 
 export function MapPage({ runId }: { runId: string }) {
@@ -34,7 +34,7 @@ function MapView({ detail }: { detail: RunDetail }) {
   const [projection, setProjection] = useState<{ x: number[]; y: number[] } | null>(null);
   const [pending, setPending] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const numeric = (detail.columns ?? []).filter((c) => c.name.startsWith("loss_") || c.name.startsWith("metric_")).map((c) => c.name);
+  const numeric = (detail.columns ?? []).filter((c) => isScoreColumn(c.name)).map((c) => c.name);
   const colorOptions = ["subset", "correct", "cluster", ...numeric, ...(detail.metadata_columns ?? [])];
   const raw = useApi<Points>(path`/runs/${runId}/points`, { columns: colorOptions.join(",") });
   // a run with no rows (or an answer without the id columns) shows an empty map, not a crash
@@ -44,7 +44,7 @@ function MapView({ detail }: { detail: RunDetail }) {
     return d;
   }, [raw.data]);
   const points = { ...raw, data: pointsData };
-  const insight = useApi<{ rows?: number[] | null }[]>(highlight !== null ? path`/runs/${runId}/insights` : null);
+  const insight = useApi<Insight[]>(highlight !== null ? path`/runs/${runId}/insights` : null);
   const sampleForVisuals = points.data && points.data.subset.length ? { subset: String(points.data.subset[0]), sample_id: String(points.data.sample_id[0]) } : null;
   const visuals = useVisuals(runId, sampleForVisuals);
   const thumbVisual = firstImageVisual(visuals.data?.visualizers ?? null);
@@ -54,16 +54,19 @@ function MapView({ detail }: { detail: RunDetail }) {
     setError(null);
     const poll = async () => {
       try {
-        const r = await get<{ data: { status: string; x: number[]; y: number[]; job?: { seconds: number } } }>(path`/runs/${runId}/projection`, { method });
+        const r = await get<Data<Projection | ProjectionPending>>(path`/runs/${runId}/projection`, { method });
         if (!alive) return;
         if (r.status === 202) {
-          setPending(`computing ${method.toUpperCase()}… ${r.body?.data?.job?.seconds ?? 0}s (the first UMAP compiles for ~30 s)`);
+          const pending = r.body?.data as ProjectionPending | undefined; // 202: a job computes it
+          setPending(`computing ${method.toUpperCase()}… ${pending?.job?.seconds ?? 0}s (the first UMAP compiles for ~30 s)`);
           setTimeout(poll, 1000);
         } else {
           setPending(null);
-          const x = r.body?.data?.x, y = r.body?.data?.y;
+          const ready = r.body?.data as Projection | undefined;
+          const x = ready?.x, y = ready?.y;
           if (!Array.isArray(x) || !Array.isArray(y)) throw new Error(`the ${method} projection came back without coordinates`);
-          setProjection({ x, y });
+          // a non-finite coordinate comes as null; the scatter takes the arrays as they are
+          setProjection({ x: x as number[], y: y as number[] });
         }
       } catch (e) {
         if (alive) setError((e as Error).message);

@@ -1,19 +1,15 @@
 import { useState } from "react";
-import { path, type Run } from "../api";
+import { path, type Project, type Run } from "../api";
+import { isScoreColumn, scoreLabel } from "../generated/runFormat";
 import { Empty, Status, fmt, useApi } from "../ui";
-
-interface Project {
-  name: string;
-  versions?: { name: string; model_hash?: string | null; code_hash?: string | null; runs?: Run[] | null }[] | null;
-}
 
 function headline(run: Run): string {
   const held = run.summary?.validation ?? run.summary?.test ?? Object.values(run.summary ?? {})[0] ?? null;
   if (!held) return "—";
   return Object.entries(held)
-    .filter(([k]) => k.startsWith("metric_") || k.startsWith("loss_"))
+    .filter(([k]) => isScoreColumn(k))
     .slice(0, 2)
-    .map(([k, v]) => `${k.replace(/^metric_|^loss_/, "")} ${fmt(v)}`)
+    .map(([k, v]) => `${scoreLabel(k)} ${fmt(v)}`)
     .join(" · ");
 }
 

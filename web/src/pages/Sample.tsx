@@ -1,13 +1,10 @@
 import { useEffect, useState } from "react";
-import { get, path, url, type Visualizer } from "../api";
+import { get, getRaw, path, url, type ChartPayload, type Data, type SampleBody, type SimilarSample, type Visualizer } from "../api";
 import { Chart, Empty, ErrorBox, Status, Thumb, fmt, useApi } from "../ui";
 import { firstImageVisual } from "./Map";
 
-interface SampleData {
-  row?: Record<string, unknown> | null;
-  visualizers?: Visualizer[] | null;
-  methods?: string[] | null;
-}
+// the server sends every field; a proxy or an older server may not: render what there is
+type SampleData = Partial<SampleBody>;
 
 export function SamplePage({ runId, subset, sampleId }: { runId: string; subset: string; sampleId: string }) {
   const sample = useApi<SampleData>(path`/runs/${runId}/samples/${subset}/${sampleId}`);
@@ -32,19 +29,21 @@ function SampleView({ runId, subset, sampleId, data }: { runId: string; subset: 
   const [layer, setLayer] = useState("");
   const [heatState, setHeatState] = useState<"loading" | "ok" | "error">("loading");
   const [heatChart, setHeatChart] = useState<ChartPayload | null>(null);
-  const similar = useApi<{ subset: string; sample_id: string; distance: number | null }[]>(path`/runs/${runId}/samples/${subset}/${sampleId}/similar`, { k: 8 });
+  const similar = useApi<SimilarSample[]>(path`/runs/${runId}/samples/${subset}/${sampleId}/similar`, { k: 8 });
   const entries = Object.entries(row).filter(([k, v]) => !["row", "input_hash"].includes(k) && !Array.isArray(v));
-  const heatUrl = url(path`/runs/${runId}/samples/${subset}/${sampleId}/explanation`, { method, target, layer });
+  const heatPath = path`/runs/${runId}/samples/${subset}/${sampleId}/explanation`;
+  const heatQuery = { method, target, layer };
+  const heatUrl = url(heatPath, heatQuery);
   useEffect(() => {
     // images come back as PNG; token and feature attributions as JSON charts
     let alive = true;
     setHeatState("loading");
     setHeatChart(null);
-    fetch(heatUrl).then(async (r) => {
+    getRaw(heatPath, heatQuery).then(async (r) => {
       if (!alive) return;
       if (!r.ok) return setHeatState("error");
       if ((r.headers.get("content-type") ?? "").includes("json")) {
-        const chart = (await r.json().catch(() => null))?.data ?? null;
+        const chart = ((await r.json().catch(() => null)) as Data<ChartPayload | null> | null)?.data ?? null;
         if (!alive) return;
         setHeatChart(chart);
         setHeatState(chart ? "ok" : "error");
@@ -119,7 +118,7 @@ function VisualView({ runId, subset, sampleId, visual }: { runId: string; subset
   useEffect(() => {
     if (isImage) return;
     let alive = true;
-    get<{ data: typeof chart }>(visualPath)
+    get<Data<ChartPayload | null>>(visualPath)
       .then((r) => alive && (r.body?.data ? setChart(r.body.data) : setError(`visualizer ${visual.name} sent no data`)))
       .catch((e: unknown) => alive && setError(e instanceof Error ? e.message : String(e)));
     return () => {
@@ -135,8 +134,6 @@ function VisualView({ runId, subset, sampleId, visual }: { runId: string; subset
     </figure>
   );
 }
-
-type ChartPayload = { type: string; labels?: string[]; body?: number[]; gt?: number[] | null; data?: number[]; tokens?: string[]; heatmap?: (number | null)[] | null };
 
 function ChartBody({ chart }: { chart: ChartPayload }) {
   if (chart.type === "horizontal_bar")

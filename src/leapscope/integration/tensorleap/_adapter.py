@@ -237,7 +237,8 @@ def _run_script(root: Path, entry: Path, binder: Any, helpers: dict[str, ModuleT
     binder.__dict__ = {}
     binder.__init__()
     loader = LeapLoader(str(root), str(entry.relative_to(root)))
-    with _kept_sys_path(), own_helpers(root, helpers):
+    nested = own_helpers(entry.parent, helpers) if entry.parent != root else contextlib.nullcontext()
+    with _kept_sys_path(), own_helpers(root, helpers), nested:
         try:
             loader.exec_script()
         except Exception as exc:
@@ -335,6 +336,20 @@ _DTYPES = {
     "int64": "int64",
     "int32": "int32",
 }
+
+
+def _as_type(value: Any, dtype: str | None) -> Any:
+    """A metadata value as its declared DatasetMetadataType; absent values (None, NaN, inf) stay None."""
+    from code_loader.utils import is_absent_metadata_value
+
+    if dtype is None:
+        return value
+    if is_absent_metadata_value(value):
+        return None
+    try:
+        return {"int": int, "float": float, "str": str, "bool": bool}[dtype](value)
+    except (TypeError, ValueError):
+        return None  # code-loader stores it as missing too
 
 
 class _Directions(dict):  # type: ignore[type-arg]
@@ -437,8 +452,18 @@ class _Translation:
             if isinstance(kind, dict) and len({getattr(v, "value", v) for v in kind.values()}) == 1:
                 dtype = names.get(str(getattr(next(iter(kind.values())), "value", "")))
             function = self.binder.wrap(handler.function)
+            per_key = (
+                {str(k): names.get(str(getattr(v, "value", v))) for k, v in kind.items()}
+                if isinstance(kind, dict)
+                else {}
+            )
 
-            def meta(sample_id: Any, subset: Subset, function: Callable[..., Any] = function) -> Any:
+            def meta(
+                sample_id: Any,
+                subset: Subset,
+                function: Callable[..., Any] = function,
+                per_key: dict[str, Any] = per_key,
+            ) -> Any:
                 response = subset.data
                 value = (
                     function([sample_id], response)[0]
@@ -447,6 +472,8 @@ class _Translation:
                 )
                 if isinstance(value, np.ndarray) and value.ndim == 0:
                     value = value.item()
+                if isinstance(value, dict) and per_key:  # code-loader converts each key to its declared type
+                    value = {k: _as_type(v, per_key.get(k)) for k, v in value.items()}
                 return value
 
             name = _name(handler.name)
@@ -806,6 +833,21 @@ def _integration_test(
     return integration_test
 
 
+def _warn_unsupported(setup: Any, entry: Path) -> None:
+    """Say which registered parts leapscope does not run yet (they are ignored, never an error)."""
+    parts = {
+        "custom latent spaces (@tensorleap_custom_latent_space)": setup.custom_latent_spaces,
+        "custom layers (@tensorleap_custom_layer)": setup.custom_layers,
+        "element instances (@tensorleap_instances_masks_encoder)": setup.instance_masks,
+        "simulations (@tensorleap_simulation)": setup.simulations,
+        "instance metrics (@tensorleap_custom_instances_metric)": setup.instance_metrics,
+        "an autoregressive step (@tensorleap_autoregressive_step)": setup.autoregressive_step,
+    }
+    for what, value in parts.items():
+        if value:
+            log.warning("%s registers %s, which leapscope does not support yet; they are ignored", entry.name, what)
+
+
 def _find_load_model(binder: _Binder, helpers: dict[str, ModuleType]) -> Callable[[], Any] | None:
     """The ``@tensorleap_load_model`` function the integration test calls (or any in the integration's modules)."""
     qualname = "tensorleap_load_model.<locals>.decorating_function.<locals>.final_inner"
@@ -872,6 +914,7 @@ def load_tensorleap(root: Path, entry: Path, leap_config: dict[str, Any]) -> Any
         finally:
             leap_binder.__dict__ = saved
     binder = _Binder(leap_binder, state)
+    _warn_unsupported(state["setup_container"], entry)
     tr = _Translation(root, entry, binder, results, leap_config)
     integration = Integration(
         name=str(leap_config.get("projectName") or root.name),

@@ -42,7 +42,7 @@ def connection(run: Run) -> duckdb.DuckDBPyConnection:
 
 
 def parse_filters(filters: list[str], columns: pa.Schema | Iterable[str]) -> tuple[str, list[Any]]:
-    """``["digit_label == \\"8\\"", "loss_ce > 0.5"]`` -> (SQL WHERE fragment, parameters).
+    r"""``["digit_label == \"8\"", "loss_ce > 0.5"]`` -> (SQL WHERE fragment, parameters).
 
     A thin wrapper of :func:`leapscope.store.parse_filter`: only ``column op literal [and ...]``
     with known columns (and, given a pyarrow schema, literals of the column's type) is accepted;

@@ -1,35 +1,24 @@
+"""Projects: projects -> versions -> runs, run comparison, and saved threshold tests."""
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
 
-from leapscope import analysis
-from leapscope.analysis._tests import MAX_NAME_LENGTH
+from leapscope import runs as services
 from leapscope.exceptions import LeapscopeError, StoreError
 from leapscope.server._deps import State, state
+from leapscope.server._schemas import AggregateEnvelope, CreateTestRequestBody, Data, ProjectBody, SavedTest
 from leapscope.server._security import DecodedRoute
-from leapscope.server.routers.runs import RunBody, run_body
-from leapscope.store import MAX_FILTER_LENGTH, Run
+from leapscope.server.routers.runs import run_body
+from leapscope.store import Run
 
 router = APIRouter(tags=["projects"], route_class=DecodedRoute)
 
 
-class VersionBody(BaseModel):
-    name: str
-    model_hash: str
-    code_hash: str
-    runs: list[RunBody]
-
-
-class ProjectBody(BaseModel):
-    name: str
-    versions: list[VersionBody]
-
-
-@router.get("/projects", operation_id="listProjects", response_model=dict[str, list[ProjectBody]])
+@router.get("/projects", operation_id="listProjects", response_model=Data[list[ProjectBody]])
 def list_projects(s: State = Depends(state)) -> dict[str, Any]:
     """Projects -> versions -> runs."""
     runs = s.workspace.runs()
@@ -43,10 +32,10 @@ def list_projects(s: State = Depends(state)) -> dict[str, Any]:
     return {"data": data}
 
 
-@router.get("/projects/{project}/compare", operation_id="compareRuns")
+@router.get("/projects/{project}/compare", operation_id="compareRuns", response_model=AggregateEnvelope)
 def compare(project: str, column: str, by: str = "subset", agg: str = "mean", s: State = Depends(state)) -> dict[str, Any]:
     """The same aggregate across every complete run of a project."""
-    frame = analysis.compare_runs(s.workspace, project, column, by=[b for b in by.split(",") if b], agg=agg)
+    frame = services.compare_runs(s.workspace, project, column, by=[b for b in by.split(",") if b], agg=agg)
     return {"data": frame.to_dict(orient="records")}
 
 
@@ -62,33 +51,16 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-@router.get("/projects/{project}/tests", operation_id="listTests")
+@router.get("/projects/{project}/tests", operation_id="listTests", response_model=Data[list[SavedTest]])
 def list_tests(project: str, s: State = Depends(state)) -> dict[str, Any]:
     """The saved tests of a project, each with its stored results."""
     _project(s, project)
-    tests = analysis.saved_tests(s.workspace, project)
-    with s.workspace.catalog.connect() as db:
-        results = db.execute("SELECT run_id, test_id, passed, value, detail FROM test_results").fetchall()
+    tests = services.saved_tests(s.workspace, project)
     by_test: dict[int, list[dict[str, Any]]] = {}
-    for r in results:
-        by_test.setdefault(r["test_id"], []).append({k: _finite(v) for k, v in dict(r).items()})
+    for r in s.workspace.catalog.test_results(project=project):
+        # `passed` stays 0/1 in this answer, as stored (StoredTestResult)
+        by_test.setdefault(r.test_id, []).append({k: _finite(v) for k, v in {**r.to_dict(), "passed": int(r.passed)}.items()})
     return {"data": [{"id": tid, **{k: _finite(v) for k, v in t.__dict__.items()}, "results": by_test.get(tid, [])} for tid, t in tests]}
-
-
-class CreateTestRequestBody(BaseModel):
-    """A threshold test: mean ``metric`` over the samples matching ``filter`` stays >= ``min`` / <= ``max``.
-
-    Lengths and bounds are checked by the endpoint (422 with a short reason, never an echo of
-    the value): ``name`` / ``metric`` at most 200 characters, ``filter`` at most 2000,
-    ``min`` / ``max`` finite.
-    """
-
-    name: str = Field(description=f"at most {MAX_NAME_LENGTH} characters")
-    metric: str = Field(description="a metric_* or loss_* column")
-    filter: str | None = Field(default=None, description='column op literal [and ...], e.g. digit_label == "8" and loss_cross_entropy > 0.5'
-                               f" (at most {MAX_FILTER_LENGTH} characters)")
-    min: float | None = None
-    max: float | None = None
 
 
 def _latest_complete(s: State, project: str) -> Run | None:
@@ -96,7 +68,7 @@ def _latest_complete(s: State, project: str) -> Run | None:
     return complete[-1] if complete else None
 
 
-@router.post("/projects/{project}/tests", operation_id="createTest")
+@router.post("/projects/{project}/tests", operation_id="createTest", response_model=Data[CreateTestRequestBody])
 def create_test(project: str, body: CreateTestRequestBody, s: State = Depends(state)) -> dict[str, Any]:
     """Save a threshold test; it runs on every new run of the project.
 
@@ -108,10 +80,10 @@ def create_test(project: str, body: CreateTestRequestBody, s: State = Depends(st
     try:
         if not body.name.strip():
             raise LeapscopeError("test: name must not be empty")
-        test = analysis.ThresholdTest(**body.model_dump())
+        test = services.ThresholdTest(**body.model_dump())
         latest = _latest_complete(s, project)
         test.validate(latest.samples.schema if latest is not None else None)
-        analysis.save_test(s.workspace, project, test)
+        services.save_test(s.workspace, project, test)
     except StoreError:
         raise
     except LeapscopeError as exc:  # FilterError included

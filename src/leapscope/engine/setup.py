@@ -1,0 +1,88 @@
+"""Before the first sample: load the model, pass the integration test, derive the wiring and the latent spaces.
+
+:func:`prepare` returns a :class:`Setup`, everything about a run that is fixed before
+it is claimed in the catalog; scoring and the manifest read it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from leapscope.engine.config import EvaluateConfig
+from leapscope.engine.manifest import model_hash
+from leapscope.engine.plan import Plan
+from leapscope.exceptions import ModelError, ValidationError
+from leapscope.integration import CheckReport, LoadedIntegration, resolve_model_source, run_integration_test
+from leapscope.models import ModelWrapper, open_model
+from leapscope.sdk._subset import Subset
+from leapscope.store import Wiring, space_name
+
+__all__ = ["Setup", "latent_spaces", "prepare"]
+
+logger = logging.getLogger("leapscope.engine")
+
+
+@dataclass
+class Setup:
+    """A run's fixed parts: integration, model, wiring (``model_inputs``: the encoder feeding each model input
+    slot, in slot order), latent spaces (space name -> layer), plan, config."""
+
+    loaded: LoadedIntegration
+    all_subsets: list[Subset]
+    config: EvaluateConfig
+    plan: Plan
+    source: Any
+    wrapper: ModelWrapper
+    wiring: Wiring
+    model_inputs: list[str]
+    spaces: dict[str, str]
+    model_hash: str
+
+
+def prepare(loaded: LoadedIntegration, all_subsets: list[Subset], config: EvaluateConfig, plan: Plan) -> Setup:
+    """Load the model, run the integration test (one sample per subset) and derive the run's wiring.
+
+    Raises :class:`ValidationError` when the integration test fails or does not feed every
+    model input, :class:`ModelError` when the model does not load or a ``config.latent``
+    layer does not exist.
+    """
+    source = resolve_model_source(loaded, config.model)
+    wrapper = open_model(source)
+    report = run_integration_test(loaded, lambda _: wrapper, samples=1, model_source=source, subsets=all_subsets)
+    if not report.valid:
+        raise _invalid(report, loaded)
+    wiring = Wiring.from_edges(report.wiring, [s.name for s in wrapper.inputs])
+    model_inputs = wiring.model_inputs()  # ValidationError for a model input no encoder feeds
+    spaces = latent_spaces(wrapper, config.latent)
+    return Setup(
+        loaded, all_subsets, config, plan, source, wrapper, wiring, model_inputs, spaces, model_hash(source, wrapper)
+    )
+
+
+def _invalid(report: CheckReport, loaded: LoadedIntegration) -> ValidationError:
+    failing = [p for p in report.parts if p.status == "fail"]
+    first = failing[0].error or {} if failing else {}
+    return ValidationError(
+        f"the integration test fails ({', '.join(p.part for p in failing)}); evaluate needs a valid integration",
+        function=first.get("function"),
+        subset=first.get("subset"),
+        sample_id=first.get("sample_id"),
+        actual=str(first.get("message", "")).splitlines()[0] if first else None,
+        fix=f"run `leapscope check {loaded.root}` and fix the parts marked ✗",
+    )
+
+
+def latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str, str]:
+    """Space name -> layer of every stored latent space: ``layers``, default the model's default latent layer
+    (none, with a warning, when the model has no such layer)."""
+    if layers:
+        wrapper.resolve_layers(layers)
+        return {space_name(layer): layer for layer in layers}
+    try:
+        layer = wrapper.default_latent_layer()
+    except ModelError as exc:
+        logger.warning("no latent space stored: %s", exc)
+        return {}
+    return {space_name(layer): layer}
