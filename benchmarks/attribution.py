@@ -50,7 +50,9 @@ def faithfulness() -> None:
         attribution = explain(model, x, method=method)
         d, i = float(deletion_auc(model, x, attribution).mean()), float(insertion_auc(model, x, attribution).mean())
         rand = randomization_check(model, x[:50], method=method)
-        print(f"   {method:<22} {d:>6.3f}/{i:<6.3f}  {rand:>13.3f}   {y_del:>8.3f}/{y_ins:<8.3f} {'' if y_rand is None else f'{y_rand:.3f}':>6}")
+        print(
+            f"   {method:<22} {d:>6.3f}/{i:<6.3f}  {rand:>13.3f}   {y_del:>8.3f}/{y_ins:<8.3f} {'' if y_rand is None else f'{y_rand:.3f}':>6}"
+        )
 
 
 CHILD = r"""
@@ -101,7 +103,11 @@ def build_model(name: str, n: int):
             super().__init__()
             self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
             self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) if stride != 1 or cin != cout else nn.Identity()
+            self.down = (
+                nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                if stride != 1 or cin != cout
+                else nn.Identity()
+            )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.relu(self.b2(self.c2(torch.relu(self.b1(self.c1(x))))) + self.down(x))
@@ -109,7 +115,9 @@ def build_model(name: str, n: int):
     class ResNet18(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+            )
             layers, cin = [], 64
             for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
                 layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
@@ -128,11 +136,18 @@ def speed() -> None:
     for name, n in (("digits", 200), ("resnet18", 8)):
         results = {}
         for which in ("captum", "ours"):
-            out = subprocess.run([sys.executable, "-c", CHILD, which, name, str(n), str(ROOT)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, which, name, str(n), str(ROOT)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[which] = json.loads(out.stdout.strip().splitlines()[-1])
         c, o = results["captum"], results["ours"]
-        print(f"   {name:<9} n={n:<4} captum {c['rate']:8.1f} samples/s, peak +{c['peak_mb']:7.1f} MB | ours {o['rate']:8.1f} samples/s, "
-              f"peak +{o['peak_mb']:7.1f} MB | throughput x{o['rate'] / c['rate']:.2f}, memory x{o['peak_mb'] / max(c['peak_mb'], 1e-3):.2f}")
+        print(
+            f"   {name:<9} n={n:<4} captum {c['rate']:8.1f} samples/s, peak +{c['peak_mb']:7.1f} MB | ours {o['rate']:8.1f} samples/s, "
+            f"peak +{o['peak_mb']:7.1f} MB | throughput x{o['rate'] / c['rate']:.2f}, memory x{o['peak_mb'] / max(c['peak_mb'], 1e-3):.2f}"
+        )
 
 
 if __name__ == "__main__":

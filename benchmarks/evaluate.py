@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits"
 
-INTEGRATION = '''
+INTEGRATION = """
 import os
 import numpy as np
 import leapscope as ls
@@ -91,7 +91,7 @@ def test(i, subset):
     p = model()(x)
     accuracy(y, p)
     cross_entropy(y, p)
-'''
+"""
 
 CHILD = """
 import json, os, resource, sys, time
@@ -120,7 +120,13 @@ def _integration(folder: Path) -> Path:
 def evaluate_in_child(folder: Path, n: int, workers: int | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as ws:
         env = {**__import__("os").environ, "BENCH_SAMPLES": str(n)}
-        out = subprocess.run([sys.executable, "-c", CHILD, str(folder), ws, str(workers)], capture_output=True, text=True, env=env, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(folder), ws, str(workers)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -152,7 +158,9 @@ def bare_onnxruntime(folder: Path, n: int, batch: int = 256) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
-    parser.add_argument("--workers", type=int, default=None, help="encoding processes (default: evaluate's default, one per core)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="encoding processes (default: evaluate's default, one per core)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = _integration(Path(tmp) / "bench")
@@ -177,9 +185,11 @@ def main() -> None:
                 f"(grew {growth:.0f} MB, of which latent {latent_growth:.1f} MB; "
                 f"without the latent: {(total(large) - large['latent_mb']) / (total(small) - small['latent_mb']):.3f})"
             )
-    print(textwrap.dedent("""
+    print(
+        textwrap.dedent("""
         note: the digits model runs ~200k samples/s alone, so evaluate is bound by calling the
-        integration's Python encoders per sample, not by the model.""").strip())
+        integration's Python encoders per sample, not by the model.""").strip()
+    )
 
 
 if __name__ == "__main__":

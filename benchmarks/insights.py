@@ -55,9 +55,16 @@ def label_errors_cifar() -> None:
             truth = noisy != np.load(f"{stem}_true_labels.npy")
             n = len(noisy)
             data = AnalysisInput(
-                subset=np.full(n, "validation", dtype=object), sample_id=np.arange(n).astype(str).astype(object),
-                latent=np.zeros((n, 0), np.float32), loss=np.zeros(n), loss_name="loss", metric=None, metric_name=None,
-                labels=noisy.astype(np.int64), pred_probs=probs.astype(np.float32), class_names=[str(i) for i in range(10)],
+                subset=np.full(n, "validation", dtype=object),
+                sample_id=np.arange(n).astype(str).astype(object),
+                latent=np.zeros((n, 0), np.float32),
+                loss=np.zeros(n),
+                loss_name="loss",
+                metric=None,
+                metric_name=None,
+                labels=noisy.astype(np.int64),
+                pred_probs=probs.astype(np.float32),
+                class_names=[str(i) for i in range(10)],
                 metadata=pd.DataFrame(index=range(n)),
             )
             found = ins.mislabeled(data)
@@ -66,7 +73,9 @@ def label_errors_cifar() -> None:
                 ours[found[0].rows] = True
             theirs = find_label_issues(noisy, probs, n_jobs=1)
             a, b = _prf(ours, truth), _prf(theirs, truth)
-            print(f"   {setting + ' / ' + model.split('_')[0]:<34} {a[0]:.3f}/{a[1]:.3f}/{a[2]:.3f}       {b[0]:.3f}/{b[1]:.3f}/{b[2]:.3f}")
+            print(
+                f"   {setting + ' / ' + model.split('_')[0]:<34} {a[0]:.3f}/{a[1]:.3f}/{a[2]:.3f}       {b[0]:.3f}/{b[1]:.3f}/{b[2]:.3f}"
+            )
     print("   (these files hold no latents, so ours runs confident learning alone: the kNN vote needs a latent space)")
 
 
@@ -153,14 +162,18 @@ def planted_slice(tmp: Path) -> None:
     df = run.to_pandas()
     planted = set(df[(df.subset == "validation") & (df["scanner"] == "B")].row)
     acc = df[df.row.isin(planted)].metric_accuracy.mean()
-    print(f"2. planted failure slice: {len(planted)} validation digits from scanner B inverted (their accuracy {acc:.2f})")
+    print(
+        f"2. planted failure slice: {len(planted)} validation digits from scanner B inverted (their accuracy {acc:.2f})"
+    )
     best = None
     for rank, insight in enumerate(found[:3], 1):
         rows = set(insight.rows)
         precision10 = len([r for r in insight.rows[:10] if r in planted]) / max(1, min(10, len(rows)))
         recall = len(rows & planted) / len(planted)
         names = "scanner = 'B'" in insight.explanation or "scanner == 'B'" in insight.explanation
-        print(f"   top-{rank}: {insight.title[:70]:<70} precision@10 {precision10:.2f}  recall {recall:.2f}  names scanner=B: {names}")
+        print(
+            f"   top-{rank}: {insight.title[:70]:<70} precision@10 {precision10:.2f}  recall {recall:.2f}  names scanner=B: {names}"
+        )
         if best is None and recall > 0.5:
             best = rank
     print(f"   planted slice in the top 3: {'yes, rank ' + str(best) if best else 'no'}")
@@ -177,7 +190,9 @@ def planted_noise(tmp: Path) -> None:
     flagged = set(found[0].rows) if found else set()
     p = len(flagged & truth_rows) / max(1, len(flagged))
     r = len(flagged & truth_rows) / max(1, len(truth_rows))
-    print(f"3. planted label noise: {len(truth_rows)} of {len(val)} validation labels flipped; mislabeled precision {p:.3f} recall {r:.3f}")
+    print(
+        f"3. planted label noise: {len(truth_rows)} of {len(val)} validation labels flipped; mislabeled precision {p:.3f} recall {r:.3f}"
+    )
 
 
 def speed(tmp: Path) -> None:
@@ -198,8 +213,10 @@ def speed(tmp: Path) -> None:
     lab = Datalab(data={"label": data.labels}, label_name="label", verbosity=0)
     lab.find_issues(features=np.asarray(data.latent), pred_probs=data.pred_probs)
     theirs = time.perf_counter() - start
-    print(f"4. full analyze on {run.samples.num_rows} samples: ours {ours:.1f}s (7 detectors; found: {', '.join(kinds) or 'none'}) "
-          f"vs cleanlab Datalab.find_issues {theirs:.1f}s ({len(lab.issue_summary)} issue types) -> ratio {theirs / ours:.2f}x")
+    print(
+        f"4. full analyze on {run.samples.num_rows} samples: ours {ours:.1f}s (7 detectors; found: {', '.join(kinds) or 'none'}) "
+        f"vs cleanlab Datalab.find_issues {theirs:.1f}s ({len(lab.issue_summary)} issue types) -> ratio {theirs / ours:.2f}x"
+    )
 
 
 def main() -> None:

@@ -44,9 +44,15 @@ async def _load(base: str, run_id: str, ids: list[str], clients: int, requests: 
             for i in range(requests):
                 kind = "samples page" if i % 2 == 0 else "sample record"
                 if kind == "samples page":
-                    url, params = f"/api/v1/runs/{run_id}/samples", {"subset": "validation", "offset": (k * 97 + i * 13) % 9000, "limit": 24}
+                    url, params = (
+                        f"/api/v1/runs/{run_id}/samples",
+                        {"subset": "validation", "offset": (k * 97 + i * 13) % 9000, "limit": 24},
+                    )
                 else:
-                    url, params = f"/api/v1/runs/{run_id}/samples", {"where": [f"sample_id == \"{ids[(k * 31 + i) % len(ids)]}\""], "limit": 1}
+                    url, params = (
+                        f"/api/v1/runs/{run_id}/samples",
+                        {"where": [f'sample_id == "{ids[(k * 31 + i) % len(ids)]}"'], "limit": 1},
+                    )
                 start = time.perf_counter()
                 r = await c.get(url, params=params)
                 times[kind].append(time.perf_counter() - start)
@@ -68,7 +74,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BENCH_SAMPLES"] = str(args.samples)
-        run = ls.evaluate(_integration(Path(tmp) / "big"), workspace=Path(tmp) / "ws", workers=1, batch_size=256, chunk_size=8192)
+        run = ls.evaluate(
+            _integration(Path(tmp) / "big"), workspace=Path(tmp) / "ws", workers=1, batch_size=256, chunk_size=8192
+        )
         ids = run.samples["sample_id"].to_pylist()[-5000:]
         port = _port()
         server = subprocess.Popen([sys.executable, "-c", SERVER, str(Path(tmp) / "ws"), str(port)], cwd=ROOT)
@@ -87,11 +95,15 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
-    print(f"{args.clients} concurrent clients x {args.requests} requests on a {run.samples.num_rows}-sample run: "
-          f"{int(times.pop('errors')[0])} errors")
+    print(
+        f"{args.clients} concurrent clients x {args.requests} requests on a {run.samples.num_rows}-sample run: "
+        f"{int(times.pop('errors')[0])} errors"
+    )
     for kind, values in times.items():
         ms = np.array(values) * 1000
-        print(f"  {kind:<14} n={len(ms):<5} p50 {np.percentile(ms, 50):6.1f} ms  p95 {np.percentile(ms, 95):6.1f} ms  max {ms.max():6.1f} ms")
+        print(
+            f"  {kind:<14} n={len(ms):<5} p50 {np.percentile(ms, 50):6.1f} ms  p95 {np.percentile(ms, 95):6.1f} ms  max {ms.max():6.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ DIGITS = REPO / "examples" / "digits"
 
 # A complete, valid integration on generated data with a small torch model.
 # Each {slot} holds a function body that a test may replace to break one part.
-BASE = '''
+BASE = """
 from __future__ import annotations
 import numpy as np
 import leapscope as ls
@@ -60,7 +60,7 @@ def test(sample_id, subset):
 {test}
 
 {extra}
-'''
+"""
 
 DEFAULTS = {
     "preprocess": """
@@ -149,7 +149,9 @@ def digits_run(digits_workspace: tuple[Path, str]) -> Run:
 
 
 @pytest.fixture(scope="module")
-def digits_workspace_copy(digits_workspace: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def digits_workspace_copy(
+    digits_workspace: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """A copy of :func:`digits_workspace` for one test module that adds runs, tests or insights to it."""
     path, run_id = digits_workspace
     copy = tmp_path_factory.mktemp("digits-ws-copy") / "ws"

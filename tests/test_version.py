@@ -21,7 +21,10 @@ def test_web_app_version_equals_pyproject():
     expected = _pyproject_version()
     package = json.loads((REPO / "web" / "package.json").read_text())
     lock = json.loads((REPO / "web" / "package-lock.json").read_text())
-    found = {"web/package.json": package["version"], "web/package-lock.json": lock["version"],
-             "web/package-lock.json packages['']": lock["packages"][""]["version"]}
+    found = {
+        "web/package.json": package["version"],
+        "web/package-lock.json": lock["version"],
+        "web/package-lock.json packages['']": lock["packages"][""]["version"],
+    }
     wrong = {where: v for where, v in found.items() if v != expected}
     assert not wrong, f"set these to pyproject.toml's version {expected!r}: {wrong}"

@@ -23,9 +23,28 @@ MODEL_DIR = Path(magika.__file__).parent / "models" / "standard_v3_3"
 CONFIG = json.loads((MODEL_DIR / "config.min.json").read_text())
 LABELS: list[str] = CONFIG["target_labels_space"]
 EXTENSIONS = {
-    ".py": "python", ".pyi": "python", ".json": "json", ".txt": "txt", ".html": "html", ".css": "css", ".js": "javascript",
-    ".png": "png", ".so": "elf", ".zip": "zip", ".md": "markdown", ".xml": "xml", ".toml": "toml", ".csv": "csv",
-    ".sh": "shell", ".c": "c", ".h": "c", ".gz": "gzip", ".svg": "svg", ".yaml": "yaml", ".ini": "ini", ".rst": "rst",
+    ".py": "python",
+    ".pyi": "python",
+    ".json": "json",
+    ".txt": "txt",
+    ".html": "html",
+    ".css": "css",
+    ".js": "javascript",
+    ".png": "png",
+    ".so": "elf",
+    ".zip": "zip",
+    ".md": "markdown",
+    ".xml": "xml",
+    ".toml": "toml",
+    ".csv": "csv",
+    ".sh": "shell",
+    ".c": "c",
+    ".h": "c",
+    ".gz": "gzip",
+    ".svg": "svg",
+    ".yaml": "yaml",
+    ".ini": "ini",
+    ".rst": "rst",
 }
 PER_EXTENSION = 30
 
@@ -52,8 +71,10 @@ def subsets() -> list[ls.Subset]:
     ids = sorted(files)
     random.Random(1).shuffle(ids)
     cut1, cut2 = int(0.5 * len(ids)), int(0.75 * len(ids))
-    return [ls.Subset(state, sorted(part), files) for state, part in
-            (("training", ids[:cut1]), ("validation", ids[cut1:cut2]), ("test", ids[cut2:]))]
+    return [
+        ls.Subset(state, sorted(part), files)
+        for state, part in (("training", ids[:cut1]), ("validation", ids[cut1:cut2]), ("test", ids[cut2:]))
+    ]
 
 
 @ls.input_encoder("bytes", channel_dim=None, dtype="int32")
@@ -61,8 +82,13 @@ def file_bytes(sample_id: str, subset: ls.Subset) -> np.ndarray:
     path, _ = subset.data[sample_id]
     with open(path, "rb") as stream:
         features = Magika._extract_features_from_seekable(  # the package's own feature extraction
-            Seekable(stream), CONFIG["beg_size"], CONFIG["mid_size"], CONFIG["end_size"], CONFIG["padding_token"],
-            CONFIG["block_size"], CONFIG["use_inputs_at_offsets"],
+            Seekable(stream),
+            CONFIG["beg_size"],
+            CONFIG["mid_size"],
+            CONFIG["end_size"],
+            CONFIG["padding_token"],
+            CONFIG["block_size"],
+            CONFIG["use_inputs_at_offsets"],
         )
     return np.asarray(features.beg + features.end, dtype=np.int32)  # (2048,), 256 = padding
 
@@ -79,12 +105,21 @@ def file_type(sample_id: str, subset: ls.Subset) -> np.ndarray:
 def file_meta(sample_id: str, subset: ls.Subset) -> dict:
     path, root = subset.data[sample_id]
     size = path.stat().st_size
-    return {"extension": path.suffix.lower(), "size": size, "size_class": "small" if size < 1024 else ("medium" if size < 65536 else "large"), "root": root}
+    return {
+        "extension": path.suffix.lower(),
+        "size": size,
+        "size_class": "small" if size < 1024 else ("medium" if size < 65536 else "large"),
+        "root": root,
+    }
 
 
 @ls.visualizer("bytes", ls.VisualizerType.GRAPH)
 def show_bytes(bytes: np.ndarray) -> ls.Graph:
-    return ls.Graph(bytes.astype(np.float32), x_label="position (first 1,024 | last 1,024 bytes)", y_label="byte value (256 = padding)")
+    return ls.Graph(
+        bytes.astype(np.float32),
+        x_label="position (first 1,024 | last 1,024 bytes)",
+        y_label="byte value (256 = padding)",
+    )
 
 
 @ls.visualizer("prediction", ls.VisualizerType.HORIZONTAL_BAR)

@@ -20,7 +20,9 @@ MEAN, STD = 0.1307, 0.3081  # the package's MNIST normalisation
 
 def _upscale(image8: np.ndarray) -> np.ndarray:
     """MNIST framing: the digit resized (PIL bilinear) into a 20x20 box centred in 28x28, values in [0, 1]."""
-    pil = PILImage.fromarray((image8 / 16.0 * 255).astype(np.uint8), mode="L").resize((20, 20), PILImage.Resampling.BILINEAR)
+    pil = PILImage.fromarray((image8 / 16.0 * 255).astype(np.uint8), mode="L").resize(
+        (20, 20), PILImage.Resampling.BILINEAR
+    )
     out = np.zeros((28, 28), dtype=np.float32)
     out[4:24, 4:24] = np.asarray(pil, dtype=np.float32) / 255.0
     return out

@@ -21,7 +21,9 @@ def cnn():
     import torch
 
     if not (PACKAGE / "model.py").exists():
-        raise FileNotFoundError(f"{PACKAGE} not found; fix: pip install --no-deps digit-recognizer-py==0.1.0 (make install does)")
+        raise FileNotFoundError(
+            f"{PACKAGE} not found; fix: pip install --no-deps digit-recognizer-py==0.1.0 (make install does)"
+        )
     spec = importlib.util.spec_from_file_location("digit_recognizer_model", PACKAGE / "model.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -37,7 +39,15 @@ def onnx_path() -> Path:
         import torch
 
         tmp = path.with_suffix(".tmp")
-        torch.onnx.export(cnn(), (torch.zeros(1, 1, 28, 28),), str(tmp), input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False, opset_version=17)
+        torch.onnx.export(
+            cnn(),
+            (torch.zeros(1, 1, 28, 28),),
+            str(tmp),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
+            opset_version=17,
+        )
         tmp.replace(path)
     return path

@@ -49,8 +49,12 @@ def gt(sample_id: int, subset: ls.Subset) -> np.ndarray:
 def text_meta(sample_id: int, subset: ls.Subset) -> dict:
     text = TEXTS[sample_id]
     words = text.split()
-    return {"words": len(words), "length": "long" if len(words) > 20 else "short",
-            "negation": any(w in ("not", "no", "never", "n't", "nothing") for w in words), "truncated": bool(MASK[sample_id].all())}
+    return {
+        "words": len(words),
+        "length": "long" if len(words) > 20 else "short",
+        "negation": any(w in ("not", "no", "never", "n't", "nothing") for w in words),
+        "truncated": bool(MASK[sample_id].all()),
+    }
 
 
 @ls.visualizer("text", ls.VisualizerType.TEXT)

@@ -1,6 +1,6 @@
 """Fit the sentiment head (logistic regression on sentence embeddings of the training subset) -> head.npz.
 
-    python examples/sentiment-minilm/train.py
+python examples/sentiment-minilm/train.py
 """
 
 from __future__ import annotations

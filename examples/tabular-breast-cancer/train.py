@@ -1,6 +1,6 @@
 """Train a small MLP on the training subset and export it to model.onnx (seconds on a CPU).
 
-    python examples/tabular-breast-cancer/train.py
+python examples/tabular-breast-cancer/train.py
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import data
 def main() -> None:
     x, y, _, rows, _ = data.load()
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(30, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 2), nn.Softmax(dim=1))
+    model = nn.Sequential(
+        nn.Linear(30, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 2), nn.Softmax(dim=1)
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
     xt, yt = torch.from_numpy(x[rows["training"]]), torch.from_numpy(y[rows["training"]])
     for _ in range(200):
@@ -33,8 +35,16 @@ def main() -> None:
         for name, idx in rows.items():
             acc = (model(torch.from_numpy(x[idx])).argmax(1).numpy() == y[idx]).mean()
             print(f"{name:<11} accuracy {acc:.3f}")
-    torch.onnx.export(model, (torch.zeros(1, 30),), str(HERE / "model.onnx"), input_names=["features"], output_names=["diagnosis"],
-                      dynamic_axes={"features": {0: "batch"}, "diagnosis": {0: "batch"}}, dynamo=False, opset_version=17)
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 30),),
+        str(HERE / "model.onnx"),
+        input_names=["features"],
+        output_names=["diagnosis"],
+        dynamic_axes={"features": {0: "batch"}, "diagnosis": {0: "batch"}},
+        dynamo=False,
+        opset_version=17,
+    )
     print("wrote", HERE / "model.onnx", np.round(float(loss), 4))
 
 

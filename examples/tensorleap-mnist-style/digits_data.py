@@ -15,6 +15,6 @@ def load():
         idx = rng.permutation(np.flatnonzero(labels == digit))
         n_train, n_val = round(len(idx) * 0.6), round(len(idx) * 0.2)
         rows["training"] += idx[:n_train].tolist()
-        rows["validation"] += idx[n_train:n_train + n_val].tolist()
-        rows["test"] += idx[n_train + n_val:].tolist()
+        rows["validation"] += idx[n_train : n_train + n_val].tolist()
+        rows["test"] += idx[n_train + n_val :].tolist()
     return images, labels, rows

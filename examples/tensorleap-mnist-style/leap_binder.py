@@ -3,17 +3,26 @@
 Nothing here knows about leapscope: it is plain code-loader code, as pushed to Tensorleap.
 """
 
-
 import numpy as np
 from code_loader import leap_binder
 from code_loader.contract.datasetclasses import ConfusionMatrixElement, PreprocessResponse
-from code_loader.contract.enums import (ConfusionMatrixValue, DatasetMetadataType, DataStateType, LeapDataType,
-                                        MetricDirection)
+from code_loader.contract.enums import (
+    ConfusionMatrixValue,
+    DatasetMetadataType,
+    DataStateType,
+    LeapDataType,
+    MetricDirection,
+)
 from code_loader.contract.visualizer_classes import LeapHorizontalBar, LeapImage
-from code_loader.inner_leap_binder.leapbinder_decorators import (tensorleap_custom_loss, tensorleap_custom_metric,
-                                                                 tensorleap_custom_visualizer, tensorleap_gt_encoder,
-                                                                 tensorleap_input_encoder, tensorleap_metadata,
-                                                                 tensorleap_preprocess)
+from code_loader.inner_leap_binder.leapbinder_decorators import (
+    tensorleap_custom_loss,
+    tensorleap_custom_metric,
+    tensorleap_custom_visualizer,
+    tensorleap_gt_encoder,
+    tensorleap_input_encoder,
+    tensorleap_metadata,
+    tensorleap_preprocess,
+)
 
 from digits_data import load
 
@@ -26,8 +35,12 @@ def preprocess() -> list[PreprocessResponse]:
     leap_binder.cache_container["class_means"] = {d: images[labels == d].mean(0) for d in range(10)}
     states = {"training": DataStateType.training, "validation": DataStateType.validation, "test": DataStateType.test}
     return [
-        PreprocessResponse(sample_ids=[str(r) for r in idx], data={"images": images, "labels": labels},
-                           state=states[name], sample_id_type=str)
+        PreprocessResponse(
+            sample_ids=[str(r) for r in idx],
+            data={"images": images, "labels": labels},
+            state=states[name],
+            sample_id_type=str,
+        )
         for name, idx in rows.items()
     ]
 
@@ -70,18 +83,27 @@ def prediction_visualizer(prediction: np.ndarray, gt: np.ndarray) -> LeapHorizon
     return LeapHorizontalBar(prediction[0].astype(np.float32), LABELS, gt=gt[0].astype(np.float32))
 
 
-@tensorleap_custom_metric("classification", direction={"accuracy": MetricDirection.Upward,
-                                                        "confidence": MetricDirection.Upward})
+@tensorleap_custom_metric(
+    "classification", direction={"accuracy": MetricDirection.Upward, "confidence": MetricDirection.Upward}
+)
 def classification(gt: np.ndarray, prediction: np.ndarray) -> dict[str, np.ndarray]:
-    return {"accuracy": (gt.argmax(-1) == prediction.argmax(-1)).astype(np.float32),
-            "confidence": prediction.max(-1).astype(np.float32)}
+    return {
+        "accuracy": (gt.argmax(-1) == prediction.argmax(-1)).astype(np.float32),
+        "confidence": prediction.max(-1).astype(np.float32),
+    }
 
 
 @tensorleap_custom_metric("confusion_matrix")
 def confusion_matrix(gt: np.ndarray, prediction: np.ndarray) -> list[list[ConfusionMatrixElement]]:
-    return [[ConfusionMatrixElement(label, ConfusionMatrixValue.Positive if g[k] == 1 else ConfusionMatrixValue.Negative,
-                                    float(p[k])) for k, label in enumerate(LABELS)]
-            for g, p in zip(gt, prediction, strict=True)]
+    return [
+        [
+            ConfusionMatrixElement(
+                label, ConfusionMatrixValue.Positive if g[k] == 1 else ConfusionMatrixValue.Negative, float(p[k])
+            )
+            for k, label in enumerate(LABELS)
+        ]
+        for g, p in zip(gt, prediction, strict=True)
+    ]
 
 
 @tensorleap_custom_loss("cross_entropy")

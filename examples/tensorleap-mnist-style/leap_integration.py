@@ -6,9 +6,20 @@ import onnxruntime as ort
 from code_loader.contract.datasetclasses import PredictionTypeHandler
 from code_loader.inner_leap_binder.leapbinder_decorators import tensorleap_integration_test, tensorleap_load_model
 
-from leap_binder import (LABELS, classification, confusion_matrix, cross_entropy, gt_encoder, image_visualizer,
-                         input_encoder, metadata_digit, metadata_distance, metadata_stroke_density, preprocess,
-                         prediction_visualizer)
+from leap_binder import (
+    LABELS,
+    classification,
+    confusion_matrix,
+    cross_entropy,
+    gt_encoder,
+    image_visualizer,
+    input_encoder,
+    metadata_digit,
+    metadata_distance,
+    metadata_stroke_density,
+    preprocess,
+    prediction_visualizer,
+)
 
 
 @tensorleap_load_model([PredictionTypeHandler("classes", LABELS, channel_dim=-1)])

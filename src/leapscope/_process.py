@@ -84,5 +84,7 @@ def die_with_parent(parent_pid: int | None = None, sig: int = signal.SIGTERM, *,
     if os.getppid() != parent:  # the parent died before prctl took effect: nobody would signal us
         _exit_now(sig)
     if mode == "poll":
-        threading.Thread(target=_watch_parent, args=(parent, sig, interval), name="leapscope-parent-watch", daemon=True).start()
+        threading.Thread(
+            target=_watch_parent, args=(parent, sig, interval), name="leapscope-parent-watch", daemon=True
+        ).start()
     return mode

@@ -14,6 +14,7 @@ from typing import Any
 from leapscope import runs
 from leapscope.analysis import Insight
 from leapscope.engine import evaluate as _evaluate
+from leapscope.exceptions import LeapscopeError
 from leapscope.integration import CheckReport, LoadedIntegration, load, run_integration_test
 from leapscope.models import ModelWrapper, open_model
 from leapscope.store import Run, Workspace
@@ -64,7 +65,7 @@ def open_run(workspace: str | Path | Workspace | None, run_id: str) -> Run:
     RunNotFoundError
         No such run in the workspace.
     """
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=False)
     return ws.open_run(run_id)
 
 
@@ -79,6 +80,11 @@ def evaluate(
     """Evaluate every sample and store the run (see :func:`leapscope.engine.evaluate` for options),
     then run the project's saved threshold tests on it. With ``explain=METHOD``, also store
     heatmaps of ``explain_subsets`` (default validation) in ``explanations/<method>.npy``."""
+    if explain:
+        from leapscope.analysis.attribution import METHODS
+
+        if explain not in METHODS:  # before minutes of evaluation, not after
+            raise LeapscopeError(f"evaluate: unknown explain method {explain!r}; methods: {', '.join(METHODS)}")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     run = _evaluate(path, workspace=ws, **options)
     runs.run_saved_tests(ws, run)
@@ -88,10 +94,15 @@ def evaluate(
 
 
 def analyze(
-    workspace: str | Path | Workspace | None, run_id: str, *, types: list[str] | None = None, umap: bool = False, seed: int = 0
+    workspace: str | Path | Workspace | None,
+    run_id: str,
+    *,
+    types: list[str] | None = None,
+    umap: bool = False,
+    seed: int = 0,
 ) -> list[Insight]:
     """Compute projections (PCA, and UMAP when asked) and every insight of a run; store and return them."""
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, create=False)
     run = ws.open_run(run_id)
     if run.latent_spaces:
         runs.projection(run, method="pca", seed=seed)

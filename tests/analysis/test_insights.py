@@ -22,10 +22,20 @@ def _data(n: int = 600, *, seed: int = 0, classes: int = 4, latent: np.ndarray |
     subset = np.where(np.arange(n) < n * 0.6, "training", "validation").astype(object)
     loss = rng.gamma(2.0, 0.05, n)
     meta = pd.DataFrame({"source": rng.choice(["camera_a", "camera_b", "camera_c"], n), "size": rng.normal(10, 2, n)})
-    return AnalysisInput(subset=subset, sample_id=np.array([str(i) for i in range(n)], dtype=object), latent=z,
-                         loss=loss, loss_name="loss_ce", metric=(loss < 0.2).astype(float), metric_name="metric_acc",
-                         labels=labels, pred_probs=probs, class_names=[str(c) for c in range(classes)], metadata=meta,
-                         input_hash=np.array([f"h{i}" for i in range(n)], dtype=object))
+    return AnalysisInput(
+        subset=subset,
+        sample_id=np.array([str(i) for i in range(n)], dtype=object),
+        latent=z,
+        loss=loss,
+        loss_name="loss_ce",
+        metric=(loss < 0.2).astype(float),
+        metric_name="metric_acc",
+        labels=labels,
+        pred_probs=probs,
+        class_names=[str(c) for c in range(classes)],
+        metadata=meta,
+        input_hash=np.array([f"h{i}" for i in range(n)], dtype=object),
+    )
 
 
 def test_no_insight_on_pure_noise():

@@ -25,7 +25,9 @@ def test_every_builtin_insight_type_has_one_registered_detector():
 
 
 def test_unknown_insight_type_names_the_available_ones():
-    with pytest.raises(LeapscopeError, match=r"unknown insight type\(s\) \['bogus'\]; available: low_performance, mislabeled"):
+    with pytest.raises(
+        LeapscopeError, match=r"unknown insight type\(s\) \['bogus'\]; available: low_performance, mislabeled"
+    ):
         detectors(["bogus"])
 
 
@@ -42,18 +44,54 @@ def test_a_detector_with_a_taken_name_is_refused():
 
 
 def test_detectors_without_latent_are_skipped_unless_they_need_none():
-    data = AnalysisInput(subset=np.array(["validation"] * 3, dtype=object), sample_id=np.array(["0", "1", "2"], dtype=object),
-                         latent=np.zeros((3, 0), np.float32), loss=np.zeros(3), loss_name="loss_x", metric=None,
-                         metric_name=None, labels=np.full(3, -1), pred_probs=None, class_names=[], metadata=None)  # type: ignore[arg-type]
+    data = AnalysisInput(
+        subset=np.array(["validation"] * 3, dtype=object),
+        sample_id=np.array(["0", "1", "2"], dtype=object),
+        latent=np.zeros((3, 0), np.float32),
+        loss=np.zeros(3),
+        loss_name="loss_x",
+        metric=None,
+        metric_name=None,
+        labels=np.full(3, -1),
+        pred_probs=None,
+        class_names=[],
+        metadata=None,
+    )  # type: ignore[arg-type]
     assert [d.name for d in detectors() if d.applies(data)] == ["low_performance"]
 
 
 def test_transition_names_of_analysis_are_the_runs_services():
-    moved = ["RunContext", "TestResult", "ThresholdTest", "aggregate", "analysis_input", "analyze", "compare_runs",
-             "confusion_matrix", "explain_run", "load_insights", "metadata_columns", "projection", "recommend_labeling",
-             "render_explanation_png", "run_saved_tests", "run_test", "save_test", "saved_tests", "similar"]
+    moved = [
+        "RunContext",
+        "TestResult",
+        "ThresholdTest",
+        "aggregate",
+        "analysis_input",
+        "analyze",
+        "compare_runs",
+        "confusion_matrix",
+        "explain_run",
+        "load_insights",
+        "metadata_columns",
+        "projection",
+        "recommend_labeling",
+        "render_explanation_png",
+        "run_saved_tests",
+        "run_test",
+        "save_test",
+        "saved_tests",
+        "similar",
+    ]
     for name in moved:
         assert getattr(analysis, name) is getattr(runs, name), name
-    assert set(analysis.__all__) == {*moved, "INSIGHT_TYPES", "AnalysisInput", "Insight", "explain_group", "latent_clusters", "project"}
+    assert set(analysis.__all__) == {
+        *moved,
+        "INSIGHT_TYPES",
+        "AnalysisInput",
+        "Insight",
+        "explain_group",
+        "latent_clusters",
+        "project",
+    }
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         analysis.nope  # noqa: B018

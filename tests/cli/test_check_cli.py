@@ -66,3 +66,28 @@ def test_init_writes_a_template_that_passes(tmp_path):
     check = _run("check", str(target), "--json")
     assert check.returncode == 0, check.stdout + check.stderr
     assert json.loads(check.stdout)["valid"] is True
+
+
+def test_check_table_at_80_columns_marks_parts_that_never_ran_and_prints_errors_in_full(tmp_path: Path):
+    assert _run("init", str(tmp_path / "t")).returncode == 0
+    code = (tmp_path / "t" / "integration.py").read_text()
+    broken = code.replace(
+        'return subset.data["features"][sample_id]', 'return subset.data["features"][sample_id].astype(np.float64)'
+    )
+    assert broken != code
+    (tmp_path / "t" / "integration.py").write_text(broken)
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.run(
+        [*LEAPSCOPE, "check", str(tmp_path / "t")], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 1
+    rows = {
+        line.split("│")[2].strip(): line
+        for line in proc.stdout.splitlines()
+        if line.count("│") >= 5 and line.split("│")[2].strip()
+    }
+    assert "—" in rows["model"] and "not run" in rows["model"] and "✓" not in rows["model"]
+    assert "✗" in rows["input encoders"]
+    # the whole error, fix line included, is printed below the table, not squeezed into a column
+    assert "fix:      return value.astype(np.float32)" in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80

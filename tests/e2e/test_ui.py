@@ -15,8 +15,15 @@ from leapscope.server import STATIC_DIR, create_app
 
 SHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 ]
 
 
@@ -30,7 +37,9 @@ def _free_port() -> int:
 def base_url(digits_workspace):
     assert (STATIC_DIR / "index.html").exists(), "the web UI is not built: run `make install`"
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(digits_workspace[0], warm=False), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(digits_workspace[0], warm=False), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(600):
@@ -105,7 +114,9 @@ def test_insight_opens_its_samples(page, base_url, digits_workspace):
     first.locator("header").click()
     expect(first.locator(".explanation")).to_contain_text("samples")
     expect(first.locator(".grid .thumb").first).to_be_visible()
-    page.wait_for_function("() => [...document.querySelectorAll('article.insight .grid img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('article.insight .grid img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     shot(page, "insights")
     first.locator("text=Show these samples on the map").click()
     page.wait_for_url("**/map?insight=0")

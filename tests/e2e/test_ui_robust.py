@@ -31,7 +31,7 @@ WEB_SRC = Path(__file__).resolve().parents[2] / "web" / "src"
 ODD_IDS = ["a/b", "what?x=1&y=2", "hash#1", "pct%2F50", "../../../projects"]
 PROJECT = "odd #1?x=%25"  # a project name is a path segment too
 
-INTEGRATION = '''
+INTEGRATION = """
 from __future__ import annotations
 import numpy as np
 import leapscope as ls
@@ -106,7 +106,7 @@ def test(sample_id, subset):
     ce(y, p)
     accuracy(y, p)
     bars(p)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,11 @@ def torch_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # a second run of the same integration, whose manifest then loses the fields the pages read
     bare = ls.evaluate(folder, workspace=workspace, workers=1, project=PROJECT)
     bare_manifest = workspace / "runs" / bare.id / "manifest.json"
-    kept = {k: v for k, v in json.loads(bare_manifest.read_text()).items() if k not in ("model", "wiring", "predictions", "latent_spaces")}
+    kept = {
+        k: v
+        for k, v in json.loads(bare_manifest.read_text()).items()
+        if k not in ("model", "wiring", "predictions", "latent_spaces")
+    }
     bare_manifest.write_text(json.dumps(kept))
     return {"path": workspace, "run": run.id, "bare": bare.id}
 
@@ -135,7 +139,11 @@ def torch_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def base_url(torch_workspace: dict[str, Any]) -> Iterator[str]:
     assert (STATIC_DIR / "index.html").exists(), "the web UI is not built: run `make install`"
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(torch_workspace["path"], warm=False), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(torch_workspace["path"], warm=False), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(600):
@@ -169,7 +177,14 @@ class Tab:
     def _record(self, request: Any) -> None:
         parts = urlsplit(request.url)
         if parts.path.startswith("/api/"):
-            self.requests.append({"method": request.method, "raw_path": parts.path, "headers": request.headers, "body": request.post_data})
+            self.requests.append(
+                {
+                    "method": request.method,
+                    "raw_path": parts.path,
+                    "headers": request.headers,
+                    "body": request.post_data,
+                }
+            )
 
 
 @pytest.fixture
@@ -193,7 +208,9 @@ def expect_nav(page: Page, run_id: str) -> None:
     expect(page.locator("header .runid")).to_have_text(f"run {run_id}")
 
 
-def test_wiring_page_of_a_torch_object_model_shows_dynamic_dims(tab: Tab, base_url: str, torch_workspace: dict[str, Any]) -> None:
+def test_wiring_page_of_a_torch_object_model_shows_dynamic_dims(
+    tab: Tab, base_url: str, torch_workspace: dict[str, Any]
+) -> None:
     run_id = torch_workspace["run"]
     tab.page.goto(f"{base_url}/#/runs")
     expect(tab.page.locator("h2", has_text=PROJECT)).to_be_visible()
@@ -209,7 +226,9 @@ def test_wiring_page_of_a_torch_object_model_shows_dynamic_dims(tab: Tab, base_u
 
 
 @pytest.mark.parametrize("sample_id", ODD_IDS)
-def test_sample_page_of_an_id_with_url_characters(tab: Tab, base_url: str, torch_workspace: dict[str, Any], sample_id: str) -> None:
+def test_sample_page_of_an_id_with_url_characters(
+    tab: Tab, base_url: str, torch_workspace: dict[str, Any], sample_id: str
+) -> None:
     run_id = torch_workspace["run"]
     tab.page.goto(f"{base_url}/{route_of(run_id, 'samples', 'validation', sample_id)}")
     expect(tab.page.locator("[data-testid=sample-id]")).to_have_text(sample_id)
@@ -222,10 +241,14 @@ def test_sample_page_of_an_id_with_url_characters(tab: Tab, base_url: str, torch
     sample_requests = [r["raw_path"] for r in tab.requests if "/samples/" in r["raw_path"]]
     assert sample_requests, tab.requests
     assert all(p == sample_prefix or p.startswith(sample_prefix + "/") for p in sample_requests), sample_requests
-    assert all(r["raw_path"].startswith(f"/api/v1/runs/{run_id}") for r in tab.requests), [r["raw_path"] for r in tab.requests]
+    assert all(r["raw_path"].startswith(f"/api/v1/runs/{run_id}") for r in tab.requests), [
+        r["raw_path"] for r in tab.requests
+    ]
 
 
-def test_similar_links_of_odd_ids_open_the_right_sample(tab: Tab, base_url: str, torch_workspace: dict[str, Any]) -> None:
+def test_similar_links_of_odd_ids_open_the_right_sample(
+    tab: Tab, base_url: str, torch_workspace: dict[str, Any]
+) -> None:
     run_id = torch_workspace["run"]
     tab.page.goto(f"{base_url}/{route_of(run_id, 'samples', 'validation', 'a/b')}")
     similar = tab.page.locator(".sample-layout .card").nth(3).locator("a.thumb")
@@ -236,7 +259,9 @@ def test_similar_links_of_odd_ids_open_the_right_sample(tab: Tab, base_url: str,
     target.click()
     expect(tab.page.locator("[data-testid=sample-id]")).to_have_text("../../../projects")
     expect(tab.page.locator("table.stats tr:has(th:text-is('sample_id')) td")).to_have_text("../../../projects")
-    assert not any(r["raw_path"].rstrip("/").endswith(("/runs/projects", "/v1/projects")) for r in tab.requests), tab.requests
+    assert not any(r["raw_path"].rstrip("/").endswith(("/runs/projects", "/v1/projects")) for r in tab.requests), (
+        tab.requests
+    )
     expect_nav(tab.page, run_id)
 
 
@@ -252,7 +277,9 @@ def test_map_selection_opens_an_odd_sample(tab: Tab, base_url: str, torch_worksp
     assert row >= 0
     page.evaluate(f"() => window.leapscopeMap.select([{row}])")  # what a click on that point does
     expect(page.locator("[data-testid=sample-id]")).to_have_text("../../../projects")
-    expect(page.locator("table.stats tr:has(th:text-is('sample_id')) td")).to_have_text("../../../projects", timeout=30000)
+    expect(page.locator("table.stats tr:has(th:text-is('sample_id')) td")).to_have_text(
+        "../../../projects", timeout=30000
+    )
     expect_nav(page, run_id)
 
 
@@ -264,7 +291,11 @@ def test_insight_thumbnails_link_to_odd_samples(tab: Tab, base_url: str, torch_w
     expect(cards.first).to_be_visible(timeout=20000)
     for i in range(cards.count()):
         cards.nth(i).locator("header").click()
-    hrefs = dict(page.locator("article.insight a.thumb").evaluate_all("els => els.map(e => [e.dataset.sample, e.getAttribute('href')])"))
+    hrefs = dict(
+        page.locator("article.insight a.thumb").evaluate_all(
+            "els => els.map(e => [e.dataset.sample, e.getAttribute('href')])"
+        )
+    )
     odd = {sid: hrefs[sid] for sid in ODD_IDS if sid in hrefs}
     assert odd, f"the near-identical odd ids make an insight (duplicates): {sorted(hrefs)}"
     for sid, href in odd.items():
@@ -285,19 +316,27 @@ def test_dashboards_of_a_project_with_url_characters(tab: Tab, base_url: str, to
     expect(page.locator("#tests")).to_contain_text("No saved test")
     expect(page.locator(".state.error")).to_have_count(0)
     project_requests = [r["raw_path"] for r in tab.requests if r["raw_path"].startswith("/api/v1/projects/")]
-    assert sorted(project_requests) == [f"/api/v1/projects/{quote(PROJECT, safe='')}/{leaf}" for leaf in ("compare", "tests")], project_requests
+    assert sorted(project_requests) == [
+        f"/api/v1/projects/{quote(PROJECT, safe='')}/{leaf}" for leaf in ("compare", "tests")
+    ], project_requests
     expect_nav(page, run_id)
 
 
-def test_a_manifest_without_model_and_wiring_does_not_blank_the_app(tab: Tab, base_url: str, torch_workspace: dict[str, Any]) -> None:
+def test_a_manifest_without_model_and_wiring_does_not_blank_the_app(
+    tab: Tab, base_url: str, torch_workspace: dict[str, Any]
+) -> None:
     run_id = torch_workspace["bare"]
     tab.page.goto(f"{base_url}/{route_of(run_id, 'wiring')}")
     expect(tab.page.locator("main")).to_contain_text("This run stored no wiring.", timeout=20000)
-    expect(tab.page.locator("[data-testid=model-signature]")).to_contain_text("unknown framework: inputs unknown → outputs unknown")
+    expect(tab.page.locator("[data-testid=model-signature]")).to_contain_text(
+        "unknown framework: inputs unknown → outputs unknown"
+    )
     expect_nav(tab.page, run_id)
 
 
-def test_a_page_that_throws_shows_an_error_card_with_retry(tab: Tab, base_url: str, torch_workspace: dict[str, Any]) -> None:
+def test_a_page_that_throws_shows_an_error_card_with_retry(
+    tab: Tab, base_url: str, torch_workspace: dict[str, Any]
+) -> None:
     run_id = torch_workspace["run"]
     page = tab.page
     run_api = f"**/api/v1/runs/{run_id}"
@@ -347,7 +386,9 @@ def test_state_changing_requests_go_through_one_client_function() -> None:
     """Only web/src/api.ts talks to /api/v1 with a method: pages call post()/send() (JSON body, JSON type)."""
     offenders = []
     for source in sorted(WEB_SRC.rglob("*.ts*")):
-        if source.name == "api.ts" or "generated" in source.relative_to(WEB_SRC).parts:  # generated types and constants: no code that fetches
+        if (
+            source.name == "api.ts" or "generated" in source.relative_to(WEB_SRC).parts
+        ):  # generated types and constants: no code that fetches
             continue
         text = source.read_text()
         for pattern in (r"/api/v1", r"\bmethod\s*:", r"window\.location\.search", r"sessionStorage|localStorage"):
@@ -370,4 +411,3 @@ def test_router_decodes_each_segment_once(browser: Browser, base_url: str, torch
     expect_nav(page, run_id)
     context.close()
     assert not errors, errors
-

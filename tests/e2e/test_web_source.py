@@ -35,7 +35,7 @@ def test_web_modules_import_no_cycle() -> None:
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = [*stack[stack.index(nxt):], nxt]
+                cycle = [*stack[stack.index(nxt) :], nxt]
                 cycles.append(" -> ".join(str(p.relative_to(WEB_SRC)) for p in cycle))
             elif nxt not in state:
                 visit(nxt, [*stack, nxt])
@@ -48,7 +48,11 @@ def test_web_modules_import_no_cycle() -> None:
 
 
 def test_only_the_client_fetches() -> None:
-    offenders = [str(p.relative_to(WEB_SRC)) for p in WEB_SRC.rglob("*.ts*") if p.name != "api.ts" and re.search(r"\bfetch\(", p.read_text())]
+    offenders = [
+        str(p.relative_to(WEB_SRC))
+        for p in WEB_SRC.rglob("*.ts*")
+        if p.name != "api.ts" and re.search(r"\bfetch\(", p.read_text())
+    ]
     assert not offenders, f"fetch() outside web/src/api.ts: {offenders}"
 
 

@@ -29,11 +29,31 @@ def test_every_sample_once_and_documented_columns(digits_run):
     keys = list(zip(t["subset"].to_pylist(), t["sample_id"].to_pylist(), strict=True))
     assert len(set(keys)) == 1797
     assert t["row"].to_pylist() == list(range(1797))
-    expected = {"row", "subset", "sample_id", "input_hash", "gt_label", "gt_label_label", "pred_classes", "pred_classes_label",
-                "pred_classes_score", "loss_cross_entropy", "metric_accuracy", "metric_confidence", "digit_label",
-                "digit_parity", "stroke_density", "brightness", "error"}
+    expected = {
+        "row",
+        "subset",
+        "sample_id",
+        "input_hash",
+        "gt_label",
+        "gt_label_label",
+        "pred_classes",
+        "pred_classes_label",
+        "pred_classes_score",
+        "loss_cross_entropy",
+        "metric_accuracy",
+        "metric_confidence",
+        "digit_label",
+        "digit_parity",
+        "stroke_density",
+        "brightness",
+        "error",
+    }
     assert set(t.column_names) == expected
-    assert digits_run.row.counts == {"samples": 1797, "failed": 0, "subsets": {"training": 1078, "validation": 359, "test": 360}}
+    assert digits_run.row.counts == {
+        "samples": 1797,
+        "failed": 0,
+        "subsets": {"training": 1078, "validation": 359, "test": 360},
+    }
     assert digits_run.errors.num_rows == 0
 
 
@@ -95,7 +115,9 @@ def test_two_evaluations_make_two_runs_of_one_version(tmp_path):
 
 
 def test_bad_sample_is_recorded_and_the_run_continues(make_integration, tmp_path):
-    folder = make_integration(features="if sample_id in (7, 33):\n    raise ValueError(f'corrupt sample {sample_id}')\nreturn subset.data['x'][sample_id]")
+    folder = make_integration(
+        features="if sample_id in (7, 33):\n    raise ValueError(f'corrupt sample {sample_id}')\nreturn subset.data['x'][sample_id]"
+    )
     run = ls.evaluate(folder, workspace=tmp_path, workers=0, chunk_size=16, batch_size=8)
     assert run.status == "complete" and run.row.counts["failed"] == 2
     errors = run.errors.to_pylist()
@@ -136,7 +158,9 @@ return OnlyOne()
 
 
 def test_metric_failure_is_isolated_to_the_sample(make_integration, tmp_path):
-    folder = make_integration(metric="if (label[:, 0] == 1).any() and len(label) == 1 and classes[0, 0] < 0:\n    pass\nout = (label.argmax(1) == classes.argmax(1)).astype(np.float32)\nout[label.argmax(1) == 2] = np.nan\nreturn out")
+    folder = make_integration(
+        metric="if (label[:, 0] == 1).any() and len(label) == 1 and classes[0, 0] < 0:\n    pass\nout = (label.argmax(1) == classes.argmax(1)).astype(np.float32)\nout[label.argmax(1) == 2] = np.nan\nreturn out"
+    )
     run = ls.evaluate(folder, workspace=tmp_path, workers=0, chunk_size=40, batch_size=8)
     t = run.samples.to_pandas()
     nan_rows = t[t.error.notna()]
@@ -146,14 +170,18 @@ def test_metric_failure_is_isolated_to_the_sample(make_integration, tmp_path):
 
 def test_integration_that_fails_its_test_is_refused(make_integration, tmp_path):
     folder = make_integration(features="return subset.data['x'][sample_id].astype(np.float64)")
-    with pytest.raises(ValidationError, match=r"(?s)the integration test fails \(input encoders.*wrong dtype.*leapscope check"):
+    with pytest.raises(
+        ValidationError, match=r"(?s)the integration test fails \(input encoders.*wrong dtype.*leapscope check"
+    ):
         ls.evaluate(folder, workspace=tmp_path, workers=0)
 
 
 def test_secret_never_reaches_artifacts(make_integration, tmp_path):
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("s3cr3t-value-123\n")
-    folder = make_integration(features="if sample_id == 2:\n    raise ValueError('bad token ' + ls.secret())\nreturn subset.data['x'][sample_id]")
+    folder = make_integration(
+        features="if sample_id == 2:\n    raise ValueError('bad token ' + ls.secret())\nreturn subset.data['x'][sample_id]"
+    )
     run = ls.evaluate(folder, workspace=tmp_path / "ws", workers=1, secret_file=secret_file)
     assert run.errors.to_pylist()[0]["message"].count("***") == 1
     for path in (tmp_path / "ws").rglob("*"):
@@ -173,8 +201,22 @@ return [ls.Subset("training", list(range(500)), data), ls.Subset("validation", l
 
 
 def _evaluate_cmd(folder: Path, ws: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "leapscope", "evaluate", str(folder), "-w", str(ws), "--workers", "0",
-            "--chunk-size", "50", "--batch-size", "10", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "leapscope",
+        "evaluate",
+        str(folder),
+        "-w",
+        str(ws),
+        "--workers",
+        "0",
+        "--chunk-size",
+        "50",
+        "--batch-size",
+        "10",
+        *extra,
+    ]
 
 
 @pytest.mark.slow

@@ -98,9 +98,11 @@ def test_check_blames_the_model_for_non_finite_predictions(nan_most):
     assert model.status == "fail"
     error = model.error or {}
     assert error["sample_id"] == 0 and error["subset"] == "training"
-    assert "prediction 'classes'" in error["message"] and "non-finite prediction (3 of 3 values NaN/inf)" in error["message"]
+    assert (
+        "prediction 'classes'" in error["message"]
+        and "non-finite prediction (3 of 3 values NaN/inf)" in error["message"]
+    )
     assert error["fix"]
     assert report.part("losses").status != "fail"
     assert report.part("metrics").status != "fail"
     assert not report.valid
-

@@ -52,8 +52,22 @@ main()
 
 
 def _cmd(folder: Path, ws: Path, *extra: str, chunk: int = 50) -> list[str]:
-    return [sys.executable, "-m", "leapscope", "evaluate", str(folder), "-w", str(ws), "--workers", "0",
-            "--chunk-size", str(chunk), "--batch-size", "10", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "leapscope",
+        "evaluate",
+        str(folder),
+        "-w",
+        str(ws),
+        "--workers",
+        "0",
+        "--chunk-size",
+        str(chunk),
+        "--batch-size",
+        "10",
+        *extra,
+    ]
 
 
 def _run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -80,7 +94,9 @@ def _assert_complete_once(ws: Path, n: int = 600) -> Run:
 def test_kill_while_parts_are_removed_resumes_to_complete(make_integration, tmp_path, legacy):
     folder = make_integration(preprocess=MANY)
     ws = tmp_path / "ws"
-    killed = subprocess.run([sys.executable, "-c", KILLED_IN_RMTREE, *_cmd(folder, ws)[3:]], capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_RMTREE, *_cmd(folder, ws)[3:]], capture_output=True, text=True, timeout=300
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_dir = next((ws / "runs").iterdir())
     assert (run_dir / "samples.parquet").exists() and (run_dir / "parts").exists()
@@ -135,8 +151,16 @@ def test_two_resumes_at_once_one_waits_or_refuses_with_the_pid(make_integration,
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     run_id = next((ws / "runs").iterdir()).name
-    procs = [subprocess.Popen(_cmd(folder, ws, "--resume", run_id), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "COLUMNS": "200"}) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            _cmd(folder, ws, "--resume", run_id),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs]
     for rc, err in results:
         assert "Traceback" not in err, err
@@ -180,9 +204,9 @@ def test_leftover_temp_files_are_removed_on_resume(make_integration, tmp_path):
 
 
 def test_quotes_in_workspace_path_and_metric_names(make_integration, tmp_path):
-    metric = "acc = (label.argmax(1) == classes.argmax(1)).astype(np.float32)\nreturn {'say \"hi\"': acc, \"it's\": acc}"
+    metric = 'acc = (label.argmax(1) == classes.argmax(1)).astype(np.float32)\nreturn {\'say "hi"\': acc, "it\'s": acc}'
     folder = make_integration(metric=metric)
-    ws = tmp_path / "it's a \"workspace\""
+    ws = tmp_path / 'it\'s a "workspace"'
     run = ls.evaluate(folder, workspace=ws, workers=0, chunk_size=8)
     assert run.status == "complete"
     summary = run.row.summary["training"]

@@ -31,7 +31,12 @@ def test_plan_chunks_subsets_and_its_digest_follows_the_ids():
     train, val = Subset("training", list(range(10))), Subset("validation", ["a", "b", "c"])
     config = EvaluateConfig(chunk_size=4, batch_size=3, max_samples=9)
     plan = make_plan([train, val], config)
-    assert [(s, len(ids)) for s, ids in plan.chunks] == [("training", 4), ("training", 4), ("training", 1), ("validation", 3)]
+    assert [(s, len(ids)) for s, ids in plan.chunks] == [
+        ("training", 4),
+        ("training", 4),
+        ("training", 1),
+        ("validation", 3),
+    ]
     assert plan.counts == {"training": 9, "validation": 3} and plan.total == 12
     assert plan.first_rows() == [0, 4, 8, 9, 12]
     assert [len(b) for b in batches(plan.chunks[0][1], plan.batch_size)] == [3, 1]

@@ -79,9 +79,23 @@ def test_workers_exit_when_evaluate_is_killed(make_integration, tmp_path):
     log = tmp_path / "evaluate.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "leapscope", "evaluate", str(folder), "--workspace", str(ws), "--workers", "2",
-             "--batch-size", "8", "--chunk-size", "64"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "leapscope",
+                "evaluate",
+                str(folder),
+                "--workspace",
+                str(ws),
+                "--workers",
+                "2",
+                "--batch-size",
+                "8",
+                "--chunk-size",
+                "64",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     workers: list[int] = []
     try:

@@ -32,7 +32,9 @@ def _error(report, part):
 
 
 def test_float64_encoder(make_integration, run_check):
-    err = _error(run_check(make_integration(features="return subset.data['x'][sample_id].astype(np.float64)")), "input encoders")
+    err = _error(
+        run_check(make_integration(features="return subset.data['x'][sample_id].astype(np.float64)")), "input encoders"
+    )
     assert err["function"] == "features (@input 'features')"
     assert err["subset"] == "training" and err["sample_id"] == 0
     assert err["expected"] == "dtype float32" and "float64" in err["actual"]
@@ -48,7 +50,10 @@ def test_shape_changes_between_samples(make_integration, run_check):
 
 
 def test_nan_in_encoder(make_integration, run_check):
-    err = _error(run_check(make_integration(label="y = np.eye(3, dtype=np.float32)[0]\ny[1] = np.nan\nreturn y")), "ground truths")
+    err = _error(
+        run_check(make_integration(label="y = np.eye(3, dtype=np.float32)[0]\ny[1] = np.nan\nreturn y")),
+        "ground truths",
+    )
     assert err["problem"] == "contains NaN or inf" and "1 of 3 values" in err["actual"]
 
 
@@ -70,7 +75,9 @@ def test_wrong_visualizer_return_type(make_integration, run_check):
 
 
 def test_metric_returning_a_scalar(make_integration, run_check):
-    err = _error(run_check(make_integration(metric="return float((label.argmax(1) == classes.argmax(1)).mean())")), "metrics")
+    err = _error(
+        run_check(make_integration(metric="return float((label.argmax(1) == classes.argmax(1)).mean())")), "metrics"
+    )
     assert "returned a scalar" in err["problem"] and err["expected"] == "np.ndarray of shape (1,)"
     assert "do not reduce over the batch" in err["fix"]
     report = run_check(make_integration(metric="return float((label.argmax(1) == classes.argmax(1)).mean())"))
@@ -79,7 +86,10 @@ def test_metric_returning_a_scalar(make_integration, run_check):
 
 def test_duplicate_names_fail_at_load(make_integration):
     folder = make_integration(extra="@ls.metric('accuracy')\ndef accuracy2(label, classes):\n    return label[:, 0]\n")
-    with pytest.raises(IntegrationDefinitionError, match=r"two metric functions are named 'accuracy': 'accuracy' \(.*integration.py:\d+\) and 'accuracy2'"):
+    with pytest.raises(
+        IntegrationDefinitionError,
+        match=r"two metric functions are named 'accuracy': 'accuracy' \(.*integration.py:\d+\) and 'accuracy2'",
+    ):
         load(folder)
 
 
@@ -91,7 +101,9 @@ def test_missing_training_subset(make_integration, run_check):
 
 
 def test_exception_inside_an_encoder_at_one_sample(make_integration, run_check):
-    folder = make_integration(features="if sample_id == 31:\n    raise KeyError('no file for 31')\nreturn subset.data['x'][sample_id]")
+    folder = make_integration(
+        features="if sample_id == 31:\n    raise KeyError('no file for 31')\nreturn subset.data['x'][sample_id]"
+    )
     err = _error(run_check(folder), "input encoders")
     assert err["error"] == "UserCodeError" and err["function"] == "features (@input 'features')"
     assert err["subset"] == "validation" and err["sample_id"] == 31
@@ -102,21 +114,30 @@ def test_exception_inside_an_encoder_at_one_sample(make_integration, run_check):
 
 
 def test_metric_not_called_in_test(make_integration, run_check):
-    folder = make_integration(test="x = features(sample_id, subset)\ny = label(sample_id, subset)\np = model()(x)\nce(y, p)\nbars(p)")
+    folder = make_integration(
+        test="x = features(sample_id, subset)\ny = label(sample_id, subset)\np = model()(x)\nce(y, p)\nbars(p)"
+    )
     err = _error(run_check(folder), "metrics")
     assert "never called in the integration test" in err["problem"]
 
 
 def test_arithmetic_in_test_names_the_line(make_integration, run_check):
-    folder = make_integration(test="x = features(sample_id, subset)\ny = label(sample_id, subset)\np = model()(x)\nce(y, p)\naccuracy(y, p * 2)\nbars(p)")
+    folder = make_integration(
+        test="x = features(sample_id, subset)\ny = label(sample_id, subset)\np = model()(x)\nce(y, p)\naccuracy(y, p * 2)\nbars(p)"
+    )
     err = _error(run_check(folder), "integration test")
     assert err["error"] == "TracingError"
     assert "'*' on the value of 'prediction:classes'" in err["message"]
-    assert f"{folder / 'integration.py'}:" in err["message"] and "move this computation into a decorated function" in err["message"]
+    assert (
+        f"{folder / 'integration.py'}:" in err["message"]
+        and "move this computation into a decorated function" in err["message"]
+    )
 
 
 def test_numpy_call_in_test_is_refused(make_integration, run_check):
-    folder = make_integration(test="x = features(sample_id, subset)\ny = label(sample_id, subset)\np = model()(x)\nce(y, np.clip(p, 0, 1))\naccuracy(y, p)\nbars(p)")
+    folder = make_integration(
+        test="x = features(sample_id, subset)\ny = label(sample_id, subset)\np = model()(x)\nce(y, np.clip(p, 0, 1))\naccuracy(y, p)\nbars(p)"
+    )
     err = _error(run_check(folder), "integration test")
     assert "numpy.clip" in err["message"]
 

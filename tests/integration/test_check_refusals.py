@@ -11,7 +11,7 @@ import pytest
 import leapscope as ls
 from leapscope.exceptions import ValidationError
 
-_FOUR_LABELS = "ls.Prediction(\"classes\", labels=[\"a\", \"b\", \"c\", \"d\"])"
+_FOUR_LABELS = 'ls.Prediction("classes", labels=["a", "b", "c", "d"])'
 
 
 def _failing(report, part):
@@ -24,7 +24,9 @@ def _failing(report, part):
 def test_label_count_differs_from_the_class_axis(make_integration, run_check, tmp_path):
     folder = make_integration()
     source = (folder / "integration.py").read_text()
-    (folder / "integration.py").write_text(source.replace('ls.Prediction("classes", labels=["a", "b", "c"])', _FOUR_LABELS))
+    (folder / "integration.py").write_text(
+        source.replace('ls.Prediction("classes", labels=["a", "b", "c"])', _FOUR_LABELS)
+    )
     report = run_check(folder)
     err = _failing(report, "model")
     assert err["function"] == "model (@model 'model')" and err["argument"] == "predictions"
@@ -39,7 +41,10 @@ def test_label_count_on_a_declared_channel_axis_passes(make_integration, run_che
     folder = make_integration()
     source = (folder / "integration.py").read_text()
     (folder / "integration.py").write_text(
-        source.replace('ls.Prediction("classes", labels=["a", "b", "c"])', 'ls.Prediction("classes", labels=["a", "b", "c"], channel_dim=0)')
+        source.replace(
+            'ls.Prediction("classes", labels=["a", "b", "c"])',
+            'ls.Prediction("classes", labels=["a", "b", "c"], channel_dim=0)',
+        )
     )
     assert run_check(folder).valid
 
@@ -75,7 +80,9 @@ def test_torch_shape_mismatch_names_the_encoder_and_says_how_to_fix(make_integra
     err = _failing(run_check(folder), "model")
     assert err["error"] == "ModelInputError"
     message = err["message"]
-    assert "model input 'input' is fed by input encoder features (@input 'features'), one sample of shape (5,)" in message
+    assert (
+        "model input 'input' is fed by input encoder features (@input 'features'), one sample of shape (5,)" in message
+    )
     assert "a linear layer expects 4 features on the last axis, the input has 5" in message
     assert "fix: make the input encoder return samples whose last axis has 4 values" in message
 
@@ -84,7 +91,18 @@ def test_torch_shape_mismatch_names_the_encoder_and_says_how_to_fix(make_integra
 def test_explain_target_out_of_range(make_integration, tmp_path):
     run = ls.evaluate(make_integration(), workspace=tmp_path / "ws", workers=0, max_samples=4)
     env = {**os.environ, "COLUMNS": "200"}
-    base = [sys.executable, "-m", "leapscope", "explain", run.id, "30", "--workspace", str(tmp_path / "ws"), "-o", str(tmp_path / "x.png")]
+    base = [
+        sys.executable,
+        "-m",
+        "leapscope",
+        "explain",
+        run.id,
+        "30",
+        "--workspace",
+        str(tmp_path / "ws"),
+        "-o",
+        str(tmp_path / "x.png"),
+    ]
     proc = subprocess.run([*base, "--target", "7"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr

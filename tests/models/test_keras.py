@@ -20,7 +20,9 @@ def test_h5_predicts_like_the_onnx_export(digits_images):
     assert model.framework == "keras" and model.internal_layout == "NHWC"
     assert model.inputs[0].shape == (None, 8, 8, 1) and model.inputs[0].layout == "NHWC"
     assert model.outputs[0].name == "classes"
-    np.testing.assert_allclose(model.predict([digits_images])[0], open_model(DIGITS / "model.onnx").predict([digits_images])[0], atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict([digits_images])[0], open_model(DIGITS / "model.onnx").predict([digits_images])[0], atol=1e-5
+    )
 
 
 def test_layers_latent_and_nhwc_activations(digits_images):

@@ -88,9 +88,13 @@ def test_input_errors_name_the_input_and_the_fix(digits_images):
     model = open_model(ONNX)
     with pytest.raises(ModelInputError, match=r"takes 1 input\(s\) \(image\) but got 2"):
         model.predict([digits_images, digits_images])
-    with pytest.raises(ModelInputError, match=r"input 'image': dtype float64, the model expects float32.*astype\(np.float32\)"):
+    with pytest.raises(
+        ModelInputError, match=r"input 'image': dtype float64, the model expects float32.*astype\(np.float32\)"
+    ):
         model.predict([digits_images.astype(np.float64)])
-    with pytest.raises(ModelInputError, match=r"input 'image': got shape \(32, 8, 8\), the model expects \(B, 8, 8, 1\).*\(8, 8, 1\)"):
+    with pytest.raises(
+        ModelInputError, match=r"input 'image': got shape \(32, 8, 8\), the model expects \(B, 8, 8, 1\).*\(8, 8, 1\)"
+    ):
         model.predict([digits_images[..., 0]])
 
 
@@ -181,7 +185,10 @@ def test_unconvertible_graph_is_not_differentiable_but_still_predicts(tmp_path):
     out = helper.make_tensor_value_info("sel", TensorProto.INT64, None)
     max_out = onnx.numpy_helper.from_array(np.array([3], dtype=np.int64), "max_out")
     proto = _graph_model(
-        [helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out"], ["sel"])], [boxes, scores], [out], [max_out]
+        [helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out"], ["sel"])],
+        [boxes, scores],
+        [out],
+        [max_out],
     )
     path = tmp_path / "nms.onnx"
     onnx.save(proto, str(path))

@@ -21,8 +21,15 @@ PACKAGE = Path(models.__file__).parent
 
 def test_builtin_backends_and_suffixes():
     assert [b.name for b in registry.backends()] == ["keras", "onnx", "torch"]
-    assert registry.suffixes() == {".onnx": "onnx", ".h5": "keras", ".hdf5": "keras", ".keras": "keras",
-                                   ".pt": "torch", ".pth": "torch", ".pt2": "torch"}
+    assert registry.suffixes() == {
+        ".onnx": "onnx",
+        ".h5": "keras",
+        ".hdf5": "keras",
+        ".keras": "keras",
+        ".pt": "torch",
+        ".pth": "torch",
+        ".pt2": "torch",
+    }
     assert registry.backend_for_object(torch.nn.Linear(2, 2)).name == "torch"  # type: ignore[union-attr]
     with pytest.raises(ModelLoadError, match=r"supported: \.h5, \.hdf5, \.keras, \.onnx, \.pt, \.pt2, \.pth"):
         open_model(DIGITS / "integration.py")
@@ -52,12 +59,15 @@ class _Doubler(ModelWrapper):
 
 def test_a_registered_backend_opens_its_files_and_objects(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "_BACKENDS", dict(registry._BACKENDS))
-    registry.register_backend(registry.Backend(
-        "doubler", (".dbl",),
-        open_path=lambda path, layout, trust_code: _Doubler(float(path.read_text())),
-        accepts=lambda obj: isinstance(obj, float),
-        open_object=lambda obj, layout: _Doubler(obj),
-    ))
+    registry.register_backend(
+        registry.Backend(
+            "doubler",
+            (".dbl",),
+            open_path=lambda path, layout, trust_code: _Doubler(float(path.read_text())),
+            accepts=lambda obj: isinstance(obj, float),
+            open_object=lambda obj, layout: _Doubler(obj),
+        )
+    )
     path = tmp_path / "m.DBL"
     path.write_text("3")
     x = np.ones((2, 3), np.float32)

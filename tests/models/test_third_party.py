@@ -51,8 +51,15 @@ def test_digit_recognizer_torch_and_onnx_parity(tmp_path, mnist_images):
     assert acts["conv_layers.0"].shape == (16, 32, 28, 28) and acts["conv_layers.8"].shape == (16, 128, 3, 3)
 
     path = tmp_path / "mnist.onnx"
-    torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), str(path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "b"}, "logits": {0: "b"}}, dynamo=False)
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, 1, 28, 28),),
+        str(path),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "b"}, "logits": {0: "b"}},
+        dynamo=False,
+    )
     onnx_model = open_model(path)
     assert onnx_model.inputs[0].layout == "NCHW"
     np.testing.assert_allclose(onnx_model.predict([mnist_images])[0], expected, atol=1e-4)

@@ -28,12 +28,18 @@ def test_module_predict_layers_and_latent():
     out = model.predict([X])[0]
     with torch.no_grad():
         np.testing.assert_allclose(out, SmallCNN()(torch.from_numpy(X)).numpy(), atol=1e-6)
-    assert [(layer.name, layer.type) for layer in model.layers()] == [("features.0", "Conv2d"), ("features.1", "ReLU"), ("fc", "Linear")]
+    assert [(layer.name, layer.type) for layer in model.layers()] == [
+        ("features.0", "Conv2d"),
+        ("features.1", "ReLU"),
+        ("fc", "Linear"),
+    ]
     assert model.default_latent_layer() == "fc:input"
     _outputs, latents = model.predict_with_latent([X])
     assert latents["fc:input"].shape == (6, 4)
     acts = model.activations([X], ["features.0"], pool="mean")
-    np.testing.assert_allclose(acts["features.0"].mean(1), model.activations([X], ["features.0"])["features.0"].mean(axis=(1, 2, 3)), atol=1e-6)
+    np.testing.assert_allclose(
+        acts["features.0"].mean(1), model.activations([X], ["features.0"])["features.0"].mean(axis=(1, 2, 3)), atol=1e-6
+    )
     assert model.outputs[0].shape == (None, 3)
 
 

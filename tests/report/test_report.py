@@ -20,7 +20,14 @@ def test_report_is_self_contained_and_renders(digits_workspace, tmp_path):
     out = write_report(Workspace(path).open_run(run_id), tmp_path / "report.html")
     text = out.read_text()
     assert not re.search(r"(src|href)=['\"]https?://", text), "the report must not load anything from the network"
-    for heading in ("Metrics per subset", "Metrics per metadata value", "Confusion matrix", "Population map", "Top insights", "Example heatmaps"):
+    for heading in (
+        "Metrics per subset",
+        "Metrics per metadata value",
+        "Confusion matrix",
+        "Population map",
+        "Top insights",
+        "Example heatmaps",
+    ):
         assert heading in text
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -35,11 +42,24 @@ def test_report_is_self_contained_and_renders(digits_workspace, tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_job(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "leapscope", "demo", "--workspace", str(tmp_path / "ws"), "--no-umap"],
-                          capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "leapscope", "demo", "--workspace", str(tmp_path / "ws"), "--no-umap"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     out = proc.stdout
-    for step in ("1/5 check", "2/5 evaluate", "3/5 analyze", "4/5 report", "5/5 summary", "validation", "leapscope serve --workspace"):
+    for step in (
+        "1/5 check",
+        "2/5 evaluate",
+        "3/5 analyze",
+        "4/5 report",
+        "5/5 summary",
+        "validation",
+        "leapscope serve --workspace",
+    ):
         assert step in out
     assert re.search(r"validation\s+359 samples\s+accuracy 0\.9\d\d", out)
     run = Workspace(tmp_path / "ws").runs()[0]

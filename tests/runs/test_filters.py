@@ -26,8 +26,14 @@ def run(digits_workspace):
 
 CASES = [
     ('digit_label == "8"', lambda d: d.digit_label == "8"),
-    ('loss_cross_entropy > 0.5 and subset == "validation"', lambda d: (d.loss_cross_entropy > 0.5) & (d.subset == "validation")),
-    ("subset in ['training', 'test'] and brightness >= 0.2", lambda d: d.subset.isin(["training", "test"]) & (d.brightness >= 0.2)),
+    (
+        'loss_cross_entropy > 0.5 and subset == "validation"',
+        lambda d: (d.loss_cross_entropy > 0.5) & (d.subset == "validation"),
+    ),
+    (
+        "subset in ['training', 'test'] and brightness >= 0.2",
+        lambda d: d.subset.isin(["training", "test"]) & (d.brightness >= 0.2),
+    ),
     ('digit_parity != "odd"', lambda d: d.digit_parity != "odd"),
 ]
 
@@ -70,7 +76,9 @@ def test_insight_suggested_tests_parse_and_run(run):
     assert suggested
     for spec in suggested:
         parse_filter(spec["filter"], run.samples.schema)
-        test = runs.ThresholdTest(metric=spec["metric"], filter=spec["filter"], min=spec.get("min"), max=spec.get("max"))
+        test = runs.ThresholdTest(
+            metric=spec["metric"], filter=spec["filter"], min=spec.get("min"), max=spec.get("max")
+        )
         assert runs.run_test(run, test).n > 0, spec
 
 
@@ -95,17 +103,36 @@ def test_save_test_validates_and_never_creates_a_project(digits_workspace, tmp_p
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LEAPSCOPE), *args], capture_output=True, text=True, timeout=180, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [str(LEAPSCOPE), *args], capture_output=True, text=True, timeout=180, env={**os.environ, "COLUMNS": "200"}
+    )
 
 
 @pytest.mark.slow
 def test_cli_filter(digits_workspace):
     path, run_id = digits_workspace
-    ok = _cli("test", run_id, "--metric", "accuracy", "--filter", 'digit_label == "8" and subset != "test"', "--min", "0.9", "--workspace", str(path))
+    ok = _cli(
+        "test",
+        run_id,
+        "--metric",
+        "accuracy",
+        "--filter",
+        'digit_label == "8" and subset != "test"',
+        "--min",
+        "0.9",
+        "--workspace",
+        str(path),
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "PASS" in ok.stdout
-    bad = _cli("test", run_id, "--metric", "accuracy", "--filter", 'row < "abc"', "--min", "0.9", "--workspace", str(path))
-    assert bad.returncode == 2 and "column 'row' holds numbers" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+    bad = _cli(
+        "test", run_id, "--metric", "accuracy", "--filter", 'row < "abc"', "--min", "0.9", "--workspace", str(path)
+    )
+    assert (
+        bad.returncode == 2
+        and "column 'row' holds numbers" in bad.stdout + bad.stderr
+        and "Traceback" not in bad.stderr
+    )
     help_text = _cli("test", "--help").stdout
     assert "column op literal" in help_text and "pandas" not in help_text
 

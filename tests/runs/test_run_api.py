@@ -52,8 +52,12 @@ def test_analyze_config_and_options(ws, run):
 @pytest.mark.slow
 def test_insights_cli_json(ws, run):
     api.analyze(ws, run.id)
-    out = subprocess.run([sys.executable, "-m", "leapscope", "insights", run.id, "-w", str(ws.path), "--json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "leapscope", "insights", run.id, "-w", str(ws.path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert [i["type"] for i in json.loads(out)] == [i.type for i in runs.load_insights(run)]
 
 
@@ -103,8 +107,11 @@ def test_aggregate_confusion_and_compare(ws, run):
 @pytest.mark.slow
 def test_threshold_tests_cli_and_saved(ws, run, tmp_path):
     base = [sys.executable, "-m", "leapscope", "test", run.id, "-w", str(ws.path)]
-    ok = subprocess.run([*base, "--metric", "accuracy", "--filter", 'digit_label == "8"', "--min", "0.9", "--save", "eights"],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [*base, "--metric", "accuracy", "--filter", 'digit_label == "8"', "--min", "0.9", "--save", "eights"],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and "PASS" in ok.stdout
     bad = subprocess.run([*base, "--metric", "accuracy", "--min", "0.999"], capture_output=True, text=True)
     assert bad.returncode == 1 and "FAIL" in bad.stdout

@@ -14,11 +14,20 @@ def test_decorated_function_is_still_callable_and_described():
         return np.zeros(3, np.float32)
 
     assert image(1, None).shape == (3,)
-    assert image.describe() == {"kind": "input", "name": "image", "function": "image", "params": ["sample_id", "subset"], "channel_dim": 0, "dtype": "float32"}
+    assert image.describe() == {
+        "kind": "input",
+        "name": "image",
+        "function": "image",
+        "params": ["sample_id", "subset"],
+        "channel_dim": 0,
+        "dtype": "float32",
+    }
 
 
 def test_wrong_signature_says_what_is_expected():
-    with pytest.raises(IntegrationDefinitionError, match=r"takes 1 argument\(s\) \['sample_id'\], expected 2[\s\S]*sample_id, subset"):
+    with pytest.raises(
+        IntegrationDefinitionError, match=r"takes 1 argument\(s\) \['sample_id'\], expected 2[\s\S]*sample_id, subset"
+    ):
 
         @ls.gt_encoder("label")
         def label(sample_id):
@@ -27,7 +36,12 @@ def test_wrong_signature_says_what_is_expected():
 
 def test_duplicate_names_name_both_functions():
     registry = Integration()
-    with collecting(registry), pytest.raises(IntegrationDefinitionError, match=r"two metric functions are named 'acc': 'first' .* and 'second'"):
+    with (
+        collecting(registry),
+        pytest.raises(
+            IntegrationDefinitionError, match=r"two metric functions are named 'acc': 'first' .* and 'second'"
+        ),
+    ):
 
         @ls.metric("acc")
         def first(a):

@@ -16,7 +16,9 @@ def test_subset_accepts_strings_and_numpy_ids():
 
 
 def test_unknown_state_names_the_states():
-    with pytest.raises(ValidationError, match=r"unknown subset state[\s\S]*'training' \| 'validation'[\s\S]*actual:   'train'"):
+    with pytest.raises(
+        ValidationError, match=r"unknown subset state[\s\S]*'training' \| 'validation'[\s\S]*actual:   'train'"
+    ):
         ls.Subset("train", [1])
 
 

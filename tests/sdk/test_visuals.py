@@ -26,7 +26,10 @@ def test_image_gray_2d_gets_a_channel_axis():
 
 
 def test_image_channels_first_is_refused_with_a_fix():
-    with pytest.raises(ValidationError, match=r"function 'Image', argument 'data'[\s\S]*\(H, W, 1\)[\s\S]*shape \(3, 8, 8\)[\s\S]*np.transpose"):
+    with pytest.raises(
+        ValidationError,
+        match=r"function 'Image', argument 'data'[\s\S]*\(H, W, 1\)[\s\S]*shape \(3, 8, 8\)[\s\S]*np.transpose",
+    ):
         ls.Image(np.zeros((3, 8, 8), np.float32))
 
 

@@ -61,7 +61,7 @@ PAYLOADS = [
     "digit_label == '8' OR 1=1",
     "digit_label == '8'' OR ''1''=''1'",
     "digit_label == '8'; COPY (SELECT 1) TO '{canary}'",
-    "digit_label == \"8\"; DROP TABLE samples",
+    'digit_label == "8"; DROP TABLE samples',
     "row > 0; SELECT * FROM read_csv('/etc/passwd')",
     "row > (SELECT count(*) FROM read_csv_auto('/etc/passwd'))",
     "read_csv('/etc/passwd') == 1",
@@ -72,7 +72,7 @@ PAYLOADS = [
     "row == 1 /* comment */",
     "row /* c */ == 1",
     "row == getvariable('x')",
-    "\"row\" == 1",
+    '"row" == 1',
     "row == 1 AND \"digit_label\" = '8'",
     # unicode tricks: look-alike letters, fullwidth, zero-width, bidi, NUL, non-breaking space
     "\uff3f\uff3fimport\uff3f\uff3f('os').system('touch {canary}') == 0",
@@ -84,7 +84,7 @@ PAYLOADS = [
     "row\uff1d\uff1d1",
     "digit_label == '8\n' or 1",
     # very long strings
-    "digit_label == \"" + "A" * 100_000 + "\"",
+    'digit_label == "' + "A" * 100_000 + '"',
     "row > 0" + " and row > 0" * 1000,
     "(" * 5000 + "row == 1" + ")" * 5000,
     # unknown columns (refused once the run's columns are known)
@@ -150,8 +150,11 @@ def test_a_quoted_literal_is_a_bound_value_not_sql(workspace):
     """A string literal full of SQL is data: it matches no row and runs nothing."""
     path, run_id = workspace
     run = Workspace(path).open_run(run_id)
-    for text in ['digit_label == "8\\" or 1=1 or \\""', "digit_label == '8'' or ''1''=''1'".replace("''", "\\'"),
-                 "digit_label == \"'; DROP TABLE samples; --\""]:
+    for text in [
+        'digit_label == "8\\" or 1=1 or \\""',
+        "digit_label == '8'' or ''1''=''1'".replace("''", "\\'"),
+        'digit_label == "\'; DROP TABLE samples; --"',
+    ]:
         frame = analysis.aggregate(run, "metric_accuracy", where=text)
         assert int(frame.n[0]) == 0, text
         assert not parse_filter(text, run.samples.schema).mask(run.samples).any()
@@ -175,7 +178,10 @@ def test_corpus_is_refused_over_http(client, workspace, canary):
 
 
 CLI_PAYLOADS = [  # one of each family: pandas @ locals, dunder chain, SQL COPY, fullwidth unicode, very long
-    PAYLOADS[0], PAYLOADS[1], next(p for p in PAYLOADS if "COPY" in p), next(p for p in PAYLOADS if p.startswith("\uff3f")),
+    PAYLOADS[0],
+    PAYLOADS[1],
+    next(p for p in PAYLOADS if "COPY" in p),
+    next(p for p in PAYLOADS if p.startswith("\uff3f")),
     next(p for p in PAYLOADS if len(p) > 50_000),
 ]
 
@@ -185,8 +191,24 @@ def test_corpus_is_refused_by_the_cli(workspace, canary):
     path, run_id = workspace
     for payload in _payloads_of(CLI_PAYLOADS, canary):
         proc = subprocess.run(
-            [str(LEAPSCOPE), "test", run_id, "--metric", "metric_accuracy", "--filter", payload, "--min", "0", "--workspace", str(path)],
-            capture_output=True, text=True, timeout=120, cwd=canary.parent, env={**os.environ, "COLUMNS": "200"},
+            [
+                str(LEAPSCOPE),
+                "test",
+                run_id,
+                "--metric",
+                "metric_accuracy",
+                "--filter",
+                payload,
+                "--min",
+                "0",
+                "--workspace",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=canary.parent,
+            env={**os.environ, "COLUMNS": "200"},
         )
         assert proc.returncode == 2, (payload[:80], proc.returncode, proc.stdout[-500:], proc.stderr[-500:])
         assert "filter" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
@@ -197,12 +219,20 @@ def test_a_test_saved_before_the_fix_fails_with_the_parse_error_and_never_runs(c
     path, run_id = workspace
     ws = Workspace(path)
     project = ws.catalog.project("digits", create=False)
-    legacy = {"metric": "metric_accuracy", "filter": f"@np.testing._private.utils.os.system('touch {canary}') == 0",
-              "min": 0.0, "max": None, "name": "legacy-pwn"}
+    legacy = {
+        "metric": "metric_accuracy",
+        "filter": f"@np.testing._private.utils.os.system('touch {canary}') == 0",
+        "min": 0.0,
+        "max": None,
+        "name": "legacy-pwn",
+    }
     nan_bound = {"metric": "metric_accuracy", "filter": None, "min": float("nan"), "max": None, "name": "legacy-nan"}
     with ws.catalog.connect() as db:  # written as the unfixed code stored them
         for spec in (legacy, nan_bound):
-            db.execute("INSERT INTO tests (project_id, name, spec) VALUES (?, ?, ?)", (project.id, spec["name"], json.dumps(spec)))
+            db.execute(
+                "INSERT INTO tests (project_id, name, spec) VALUES (?, ?, ?)",
+                (project.id, spec["name"], json.dumps(spec)),
+            )
     results = client.get(f"/api/v1/runs/{run_id}/tests")
     assert results.status_code == 200
     by_name = {r["test"]["name"]: r for r in results.json()["data"]}
@@ -233,8 +263,14 @@ def test_saved_test_bodies_are_bounded(client, workspace):
     for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
         for field in (b"min", b"max"):
             body = b'{"name": "nan", "metric": "metric_accuracy", "' + field + b'": ' + raw + b"}"
-            response = client.post("/api/v1/projects/digits/tests", content=body, headers={"content-type": "application/json"})
-            assert response.status_code == 422 and "finite" in response.json()["detail"], (raw, field, response.text[:200])
+            response = client.post(
+                "/api/v1/projects/digits/tests", content=body, headers={"content-type": "application/json"}
+            )
+            assert response.status_code == 422 and "finite" in response.json()["detail"], (
+                raw,
+                field,
+                response.text[:200],
+            )
     assert client.post("/api/v1/projects/digits/tests", json={**good, "min": 0.9, "max": 0.1}).status_code == 422
     assert client.post("/api/v1/projects/digits/tests", json={**good, "metric": "metric_nope"}).status_code == 422
     assert client.post("/api/v1/projects/digits/tests", json={**good, "filter": "x" * 3000}).status_code == 422

@@ -14,14 +14,48 @@ BASE_URL = f"http://127.0.0.1:{PORT}"
 
 # Host headers a DNS-rebinding page (or a confused proxy) can make a browser send
 FOREIGN_HOSTS = [
-    "evil.example", f"evil.example:{PORT}", "127.0.0.1.evil.example", f"localhost.evil.example:{PORT}", "evil.example@127.0.0.1",
-    "[::2]", "localhost:80@evil.example", "0.0.0.0", "127.0.0.2", "", "LOCALHOST.", "lab.example",
+    "evil.example",
+    f"evil.example:{PORT}",
+    "127.0.0.1.evil.example",
+    f"localhost.evil.example:{PORT}",
+    "evil.example@127.0.0.1",
+    "[::2]",
+    "localhost:80@evil.example",
+    "0.0.0.0",
+    "127.0.0.2",
+    "",
+    "LOCALHOST.",
+    "lab.example",
 ]
-LOCAL_HOSTS = [f"127.0.0.1:{PORT}", "127.0.0.1", "localhost", f"localhost:{PORT}", f"LOCALHOST:{PORT}", "[::1]", f"[::1]:{PORT}"]
-FOREIGN_ORIGINS = ["http://evil.example", f"http://evil.example:{PORT}", "null", f"http://127.0.0.1:{PORT + 1}",
-                   f"https://127.0.0.1:{PORT}", f"http://localhost:{PORT}", "file://", f"http://127.0.0.1.evil.example:{PORT}"]
-NON_JSON = [None, "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-            "text/plain; application/json", "application/jsonp", "application/json-patch"]
+LOCAL_HOSTS = [
+    f"127.0.0.1:{PORT}",
+    "127.0.0.1",
+    "localhost",
+    f"localhost:{PORT}",
+    f"LOCALHOST:{PORT}",
+    "[::1]",
+    f"[::1]:{PORT}",
+]
+FOREIGN_ORIGINS = [
+    "http://evil.example",
+    f"http://evil.example:{PORT}",
+    "null",
+    f"http://127.0.0.1:{PORT + 1}",
+    f"https://127.0.0.1:{PORT}",
+    f"http://localhost:{PORT}",
+    "file://",
+    f"http://127.0.0.1.evil.example:{PORT}",
+]
+NON_JSON = [
+    None,
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "text/plain; application/json",
+    "application/jsonp",
+    "application/json-patch",
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +101,9 @@ def test_allow_host_and_bind_address(odd_run):
 
 def test_foreign_host_is_refused_before_the_token(odd_run):
     with TestClient(create_app(odd_run[0], warm=False, token="s3cret"), base_url=BASE_URL) as c:
-        assert c.get("/api/v1/runs", headers={"Host": "evil.example", "Authorization": "Bearer s3cret"}).status_code == 421
+        assert (
+            c.get("/api/v1/runs", headers={"Host": "evil.example", "Authorization": "Bearer s3cret"}).status_code == 421
+        )
         assert c.get("/api/v1/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
@@ -96,10 +132,17 @@ def test_same_origin_json_post_is_accepted(client):
         headers = {"Origin": origin} if origin else {}
         r = client.post("/api/v1/projects/odd/tests", json=body, headers=headers)
         assert r.status_code == 200, (origin, r.text)
-    r = client.post("/api/v1/projects/odd/tests", json=body, headers={"Host": f"localhost:{PORT}", "Origin": f"http://localhost:{PORT}"})
+    r = client.post(
+        "/api/v1/projects/odd/tests",
+        json=body,
+        headers={"Host": f"localhost:{PORT}", "Origin": f"http://localhost:{PORT}"},
+    )
     assert r.status_code == 200
-    r = client.post("/api/v1/projects/odd/tests", content=b'{"name": "acc", "metric": "metric_accuracy", "min": 0}',
-                    headers={"Content-Type": "Application/JSON; charset=utf-8"})
+    r = client.post(
+        "/api/v1/projects/odd/tests",
+        content=b'{"name": "acc", "metric": "metric_accuracy", "min": 0}',
+        headers={"Content-Type": "Application/JSON; charset=utf-8"},
+    )
     assert r.status_code == 200
 
 
@@ -117,3 +160,19 @@ def test_large_bodies_get_413(client):
     r = client.request("GET", "/api/v1/runs", content=b"x" * (3 * 1024 * 1024))
     assert r.status_code == 413
     assert client.get("/api/v1/runs").status_code == 200
+
+
+def test_cross_site_reads_are_refused_by_fetch_metadata(tmp_path):
+    """An <img src=http://127.0.0.1:8040/api/v1/runs/2/projection?method=tsne> on any web page started a job:
+    browsers label such requests ``Sec-Fetch-Site: cross-site``; the app's own requests are ``same-origin``."""
+    from fastapi.testclient import TestClient
+
+    from leapscope.server import create_app
+
+    with TestClient(create_app(tmp_path / "ws", serve_ui=False, warm=False), base_url="http://127.0.0.1") as client:
+        for site in ("cross-site", "same-site"):
+            refused = client.get("/api/v1/projects", headers={"Sec-Fetch-Site": site})
+            assert refused.status_code == 403 and "another site" in refused.json()["detail"]
+        assert client.get("/api/v1/projects", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+        assert client.get("/api/v1/projects", headers={"Sec-Fetch-Site": "none"}).status_code == 200
+        assert client.get("/api/v1/projects").status_code == 200

@@ -18,9 +18,28 @@ from leapscope.server import create_app
 from tests.server._odd_run import ODD_IDS, make_odd_run
 
 SPACE_PAYLOADS = [
-    "../../../../../../usr/**/zz", "../../../../../../etc/passwd", "/etc/passwd", "*", "**", "**/*", "?", "[0-9]*", "0_input*",
-    "0_input/../../../x", "0_input-umap-*", "..", ".", "../latent/0_input", "..\\..\\x", "0_input\x00", "%2e%2e%2f", "latent/0_input",
-    "0_INPUT", " 0_input", "0_input ", "{0_input,x}",
+    "../../../../../../usr/**/zz",
+    "../../../../../../etc/passwd",
+    "/etc/passwd",
+    "*",
+    "**",
+    "**/*",
+    "?",
+    "[0-9]*",
+    "0_input*",
+    "0_input/../../../x",
+    "0_input-umap-*",
+    "..",
+    ".",
+    "../latent/0_input",
+    "..\\..\\x",
+    "0_input\x00",
+    "%2e%2e%2f",
+    "latent/0_input",
+    "0_INPUT",
+    " 0_input",
+    "0_input ",
+    "{0_input,x}",
 ]
 
 
@@ -93,7 +112,11 @@ def test_sample_ids_with_url_characters_are_reachable(http, odd_run, sample_id):
     assert r.status_code == 200, (sample_id, r.status_code, r.text[:200])
     assert r.json()["data"]["row"]["sample_id"] == sample_id
     near = http.get(f"{base}/similar", params={"k": 3})
-    assert near.status_code == 200 and len(near.json()["data"]) == 3 and sample_id not in {n["sample_id"] for n in near.json()["data"]}
+    assert (
+        near.status_code == 200
+        and len(near.json()["data"]) == 3
+        and sample_id not in {n["sample_id"] for n in near.json()["data"]}
+    )
 
 
 def test_visual_of_a_slash_id(http, odd_run):
@@ -106,8 +129,13 @@ def test_encoded_slash_is_not_a_route_separator(http, odd_run):
     # "a/b" + "/similar" spelled inside one segment is a sample id, not the similar route
     r = http.get(f"/api/v1/runs/{run_id}/samples/training/{seg('a/b/similar')}")
     assert r.status_code == 404 and "no sample 'a/b/similar'" in r.json()["detail"]
-    for path in ("/api/v1/runs/..%2F..%2Fetc%2Fpasswd", f"/api/v1/runs/{run_id}%2Fsamples", "/api/v1/runs/%2e%2e%2fcatalog.sqlite",
-                 f"/api/v1/runs/{run_id}/samples/training%2F..%2F..%2F..", "/api/v1/..%2Fprojects"):
+    for path in (
+        "/api/v1/runs/..%2F..%2Fetc%2Fpasswd",
+        f"/api/v1/runs/{run_id}%2Fsamples",
+        "/api/v1/runs/%2e%2e%2fcatalog.sqlite",
+        f"/api/v1/runs/{run_id}/samples/training%2F..%2F..%2F..",
+        "/api/v1/..%2Fprojects",
+    ):
         r = http.get(path)
         assert r.status_code in (400, 404), path
         assert b"SQLite" not in r.content and b"root:" not in r.content

@@ -30,7 +30,9 @@ LEAPSCOPE = [sys.executable, "-m", "leapscope"]
 # encoder's exception (sample 5) and in a log record of preprocess
 LEAKY = {
     "preprocess": DEFAULTS["preprocess"].replace(
-        "    return [", "    logging.getLogger('leaky').warning('connected with token %s', ls.secret())\n    return [", 1
+        "    return [",
+        "    logging.getLogger('leaky').warning('connected with token %s', ls.secret())\n    return [",
+        1,
     ),
     "metadata": "return {'token': ls.secret(), 'mixed': ls.secret() if sample_id % 10 == 2 else 1}",
     "features": "if sample_id == 5:\n    raise RuntimeError('login refused for ' + ls.secret())\nreturn subset.data['x'][sample_id]",
@@ -45,7 +47,9 @@ def _write(folder: Path, **overrides: str) -> Path:
     return folder
 
 
-def _run(*args: str, secret_env: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, secret_env: bool = True, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != SECRET_ENV} | {"COLUMNS": "200"} | (extra_env or {})
     if secret_env:
         env[SECRET_ENV] = SECRET
@@ -91,12 +95,24 @@ def test_import_time_exception_is_redacted(tmp_path: Path):
     assert SECRET not in proc.stdout + proc.stderr
 
     debug = _run("check", str(folder), extra_env={"LEAPSCOPE_DEBUG": "1"})  # the traceback, chained cause included
-    assert debug.returncode == 2 and "Traceback" in debug.stderr and "RuntimeError: cannot reach the bucket" in debug.stderr
+    assert (
+        debug.returncode == 2
+        and "Traceback" in debug.stderr
+        and "RuntimeError: cannot reach the bucket" in debug.stderr
+    )
     assert SECRET not in debug.stdout + debug.stderr
 
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(SECRET + "\n")
-    proc = _run("evaluate", str(folder), "--workspace", str(tmp_path / "ws"), "--secret-file", str(secret_file), secret_env=False)
+    proc = _run(
+        "evaluate",
+        str(folder),
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--secret-file",
+        str(secret_file),
+        secret_env=False,
+    )
     assert proc.returncode == 2 and "IntegrationLoadError" in proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
 
@@ -106,8 +122,17 @@ def test_evaluate_cli_stores_and_prints_no_secret(leaky: Path, tmp_path: Path):
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(SECRET + "\n")
     ws = tmp_path / "ws"
-    proc = _run("evaluate", str(leaky), "--workspace", str(ws), "--secret-file", str(secret_file), "--workers", "1",
-                secret_env=False)
+    proc = _run(
+        "evaluate",
+        str(leaky),
+        "--workspace",
+        str(ws),
+        "--secret-file",
+        str(secret_file),
+        "--workers",
+        "1",
+        secret_env=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout + proc.stderr  # includes the integration's log record
     assert "connected with token ***" in proc.stderr
@@ -124,8 +149,9 @@ def test_evaluate_cli_stores_and_prints_no_secret(leaky: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize("previous", [None, "the-callers-own-value"])
-def test_evaluate_scopes_the_secret(leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    caplog: pytest.LogCaptureFixture, previous: str | None):
+def test_evaluate_scopes_the_secret(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, previous: str | None
+):
     import leapscope as ls
 
     if previous is None:

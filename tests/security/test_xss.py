@@ -44,11 +44,22 @@ PROJECT = "<img src=x onerror=alert(1)> proj"
 VERSION = '"><svg onload=alert(1)> v'
 ERROR = "<img src=x onerror=alert(1)> failed"
 # ids without '/ ? # %' (URL encoding of such ids is issue 11 item 5)
-VALIDATION_IDS = [f"{p} {i}" for i in range(2) for p in ("<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>', "{{7*7}}", "'-alert(1)-'", "javascript:alert(1)", "<!--x-->")]
+VALIDATION_IDS = [
+    f"{p} {i}"
+    for i in range(2)
+    for p in (
+        "<img src=x onerror=alert(1)>",
+        '"><svg onload=alert(1)>',
+        "{{7*7}}",
+        "'-alert(1)-'",
+        "javascript:alert(1)",
+        "<!--x-->",
+    )
+]
 SAMPLE = VALIDATION_IDS[0]
 BROKEN = "<svg onload=alert(1)> broken"
 
-INTEGRATION = '''
+INTEGRATION = """
 from __future__ import annotations
 import numpy as np
 import leapscope as ls
@@ -114,7 +125,7 @@ def test(sample_id, subset):
     ce(y, p)
     score(y, p)
     show(x)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +137,9 @@ def xss_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("xss")
     folder = root / "integration"
     folder.mkdir()
-    (folder / "integration.py").write_text(INTEGRATION.format(labels=PAYLOADS, keys=COLUMN_PAYLOADS, validation=VALIDATION_IDS, broken=BROKEN, error=ERROR))
+    (folder / "integration.py").write_text(
+        INTEGRATION.format(labels=PAYLOADS, keys=COLUMN_PAYLOADS, validation=VALIDATION_IDS, broken=BROKEN, error=ERROR)
+    )
     shutil.copy(DIGITS / "model.onnx", folder / "model.onnx")
     workspace = root / "ws"
     run = ls.evaluate(folder, workspace=workspace, workers=0, project=PROJECT, version=VERSION)
@@ -169,7 +182,9 @@ def assert_clean(page: Page, where: str) -> None:
     assert page.dialogs == [], f"{where}: a payload ran script: {page.dialogs}"  # type: ignore[attr-defined]
     assert page.errors == [], f"{where}: uncaught script errors {page.errors}"  # type: ignore[attr-defined]
     found = page.evaluate(INJECTED)
-    assert found == {"handlers": [], "jsLinks": [], "scripts": found["scripts"], "brokenImages": 0}, f"{where}: injected markup {found}"
+    assert found == {"handlers": [], "jsLinks": [], "scripts": found["scripts"], "brokenImages": 0}, (
+        f"{where}: injected markup {found}"
+    )
     assert not any("alert" in s for s in found["scripts"]), f"{where}: injected script {found['scripts']}"
 
 
@@ -185,10 +200,19 @@ def report(xss_run, tmp_path_factory) -> Path:
     return write_report(Workspace(workspace).open_run(run_id), tmp_path_factory.mktemp("report") / "report.html")
 
 
+@pytest.mark.slow
 def test_report_markup_has_no_raw_payload(report):
     text = report.read_text(encoding="utf-8")
     body = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
-    for raw in ("<img src=x", "<svg onload", "<script>alert", "</script><script>", "<!--<script>", '<a href="javascript', "<b>b</b>"):
+    for raw in (
+        "<img src=x",
+        "<svg onload",
+        "<script>alert",
+        "</script><script>",
+        "<!--<script>",
+        '<a href="javascript',
+        "<b>b</b>",
+    ):
         assert raw not in body, f"unescaped {raw!r} in the report"
     assert body.count("<script") == 1, "the report's only script element is its JSON data block"
 
@@ -197,8 +221,12 @@ def test_report_markup_has_no_raw_payload(report):
 def test_report_opens_without_script_and_shows_payloads_as_text(report, page):
     page.goto(report.as_uri())
     assert_clean(page, "report")
-    images = page.evaluate("() => [...document.images].map(i => [i.getAttribute('src').slice(0, 22), i.complete && i.naturalWidth > 0])")
-    assert images and all(img == ["data:image/png;base64,", True] for img in images), "every image is an inline PNG that loads"
+    images = page.evaluate(
+        "() => [...document.images].map(i => [i.getAttribute('src').slice(0, 22), i.complete && i.naturalWidth > 0])"
+    )
+    assert images and all(img == ["data:image/png;base64,", True] for img in images), (
+        "every image is an inline PNG that loads"
+    )
     header = page.locator("header h1").inner_text()
     assert header == f"leapscope report · {PROJECT} / {VERSION}"
     subset_header = page.locator("section").first.locator("th").all_inner_texts()
@@ -234,7 +262,9 @@ def base_url(xss_run):
 
     assert (STATIC_DIR / "index.html").exists(), "the web UI is not built: run `make install`"
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(xss_run[0], warm=False), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(xss_run[0], warm=False), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(600):
@@ -270,7 +300,9 @@ def test_map_page(page, base_url, xss_run):
     page.goto(f"{base_url}/#/runs/{xss_run[1]}/map")
     expect(page.locator("canvas[data-testid=map]")).to_be_visible()
     options = _texts(page, "select[aria-label='color by'] option")
-    assert {f"tag_{COLUMN_PAYLOADS[0]}", f"tag_{COLUMN_PAYLOADS[1]}", f"metric_score_{COLUMN_PAYLOADS[3]}"} <= set(options), options
+    assert {f"tag_{COLUMN_PAYLOADS[0]}", f"tag_{COLUMN_PAYLOADS[1]}", f"metric_score_{COLUMN_PAYLOADS[3]}"} <= set(
+        options
+    ), options
     page.select_option("select[aria-label='color by']", f"tag_{COLUMN_PAYLOADS[0]}")
     page.wait_for_function("() => window.leapscopeMap && window.leapscopeMap.getScreenPosition(0)")
     assert_clean(page, "map page")
@@ -293,7 +325,9 @@ def test_sample_page_of_a_payload_sample(page, base_url, xss_run):
     expect(page.locator("[data-testid=sample-id]")).to_have_text(SAMPLE)
     expect(page.locator("table.stats th").first).to_be_visible(timeout=30000)
     keys = _texts(page, "table.stats th")
-    assert {f"tag_{COLUMN_PAYLOADS[0]}", f"tag_{COLUMN_PAYLOADS[1]}", f"metric_score_{COLUMN_PAYLOADS[2]}"} <= set(keys), keys
+    assert {f"tag_{COLUMN_PAYLOADS[0]}", f"tag_{COLUMN_PAYLOADS[1]}", f"metric_score_{COLUMN_PAYLOADS[2]}"} <= set(
+        keys
+    ), keys
     values = _texts(page, "table.stats td")
     assert SAMPLE in values and any(v in PAYLOADS for v in values), values
     expect(page.locator("img.heatmap")).to_be_visible(timeout=30000)

@@ -29,7 +29,9 @@ def test_projects_versions_runs(client, run_id):
     data = client.get("/api/v1/projects").json()["data"]
     assert data[0]["name"] == "digits" and data[0]["versions"][0]["runs"][0]["id"] == run_id
     run = client.get(f"/api/v1/runs/{run_id}").json()["data"]
-    assert run["status"] == "complete" and "digit_label" in run["metadata_columns"] and run["explanations"] == ["gradcam"]
+    assert (
+        run["status"] == "complete" and "digit_label" in run["metadata_columns"] and run["explanations"] == ["gradcam"]
+    )
     assert run["manifest"]["subsets"]["validation"]["count"] == 359
 
 
@@ -37,9 +39,13 @@ def test_samples_pagination_and_filters(client, run_id):
     page = client.get(f"/api/v1/runs/{run_id}/samples", params={"subset": "validation", "limit": 20}).json()
     assert page["total"] == 359 and len(page["data"]) == 20 and page["next_offset"] == 20
     assert "gt_label" not in page["data"][0] and page["data"][0]["gt_label_label"] is not None
-    eights = client.get(f"/api/v1/runs/{run_id}/samples", params={"where": ['digit_label == "8"', "metric_accuracy >= 0"], "limit": 500}).json()
+    eights = client.get(
+        f"/api/v1/runs/{run_id}/samples", params={"where": ['digit_label == "8"', "metric_accuracy >= 0"], "limit": 500}
+    ).json()
     assert eights["total"] == 174 and {r["digit_label"] for r in eights["data"]} == {"8"}
-    worst = client.get(f"/api/v1/runs/{run_id}/samples", params={"sort": "-loss_cross_entropy", "limit": 3}).json()["data"]
+    worst = client.get(f"/api/v1/runs/{run_id}/samples", params={"sort": "-loss_cross_entropy", "limit": 3}).json()[
+        "data"
+    ]
     assert worst[0]["loss_cross_entropy"] >= worst[1]["loss_cross_entropy"] >= worst[2]["loss_cross_entropy"]
     by_insight = client.get(f"/api/v1/runs/{run_id}/samples", params={"insight": 0, "limit": 500}).json()
     insights = client.get(f"/api/v1/runs/{run_id}/insights").json()["data"]
@@ -60,7 +66,9 @@ def test_sample_visuals_explanations_similar(client, run_id):
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     bars = client.get(f"/api/v1/runs/{run_id}/samples/training/5/visuals/prediction").json()["data"]
     assert bars["type"] == "horizontal_bar" and len(bars["body"]) == 10
-    heat = client.get(f"/api/v1/runs/{run_id}/samples/training/5/explanation", params={"method": "gradcam", "target": "3"})
+    heat = client.get(
+        f"/api/v1/runs/{run_id}/samples/training/5/explanation", params={"method": "gradcam", "target": "3"}
+    )
     assert heat.status_code == 200 and heat.headers["content-type"] == "image/png"
     near = client.get(f"/api/v1/runs/{run_id}/samples/training/5/similar", params={"k": 4}).json()["data"]
     assert len(near) == 4 and all(n["distance"] >= 0 for n in near)
@@ -71,10 +79,14 @@ def test_sample_visuals_explanations_similar(client, run_id):
 def test_projection_points_aggregates(client, run_id):
     pca = client.get(f"/api/v1/runs/{run_id}/projection").json()["data"]
     assert pca["status"] == "ready" and len(pca["x"]) == 1797
-    points = client.get(f"/api/v1/runs/{run_id}/points", params={"columns": "loss_cross_entropy,digit_label"}).json()["data"]
+    points = client.get(f"/api/v1/runs/{run_id}/points", params={"columns": "loss_cross_entropy,digit_label"}).json()[
+        "data"
+    ]
     assert len(points["loss_cross_entropy"]) == 1797 and len(points["cluster"]) == 1797
     assert np.mean([c for c in points["correct"] if c is not None]) > 0.95
-    agg = client.get(f"/api/v1/runs/{run_id}/aggregate", params={"column": "metric_accuracy", "by": "subset,digit_label"}).json()["data"]
+    agg = client.get(
+        f"/api/v1/runs/{run_id}/aggregate", params={"column": "metric_accuracy", "by": "subset,digit_label"}
+    ).json()["data"]
     assert len(agg) == 30
     cm = client.get(f"/api/v1/runs/{run_id}/confusion", params={"subset": "validation"}).json()["data"]
     assert np.sum(cm["matrix"]) == 359
@@ -92,12 +104,24 @@ def test_saved_tests_roundtrip(client, run_id):
 def test_openapi_has_operation_ids(client):
     schema = client.get("/api/v1/openapi.json").json()
     ids = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
-    assert {"listRuns", "listSamples", "getVisual", "getProjection", "listInsights", "getExplanation", "aggregate"} <= ids
+    assert {
+        "listRuns",
+        "listSamples",
+        "getVisual",
+        "getProjection",
+        "listInsights",
+        "getExplanation",
+        "aggregate",
+    } <= ids
 
 
 def test_path_traversal_is_blocked(client, digits_workspace):
-    for path in ("/api/v1/runs/..%2F..%2Fetc%2Fpasswd", "/api/v1/runs/....//etc/samples", "/assets/..%2F..%2F..%2Fcatalog.sqlite",
-                 "/api/v1/runs/%2e%2e/samples"):
+    for path in (
+        "/api/v1/runs/..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/runs/....//etc/samples",
+        "/assets/..%2F..%2F..%2Fcatalog.sqlite",
+        "/api/v1/runs/%2e%2e/samples",
+    ):
         response = client.get(path)
         assert response.status_code in (400, 404), path
         assert b"SQLite" not in response.content and b"root:" not in response.content
@@ -116,7 +140,10 @@ def test_token_required_when_set(digits_workspace):
         assert c.get("/api/v1/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/api/v1/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/api/v1/runs", params={"token": "s3cret"}).status_code == 200
-        assert c.get(f"/api/v1/runs/{run_id}/samples/training/5/visuals/image", params={"token": "s3cret"}).status_code == 200
+        assert (
+            c.get(f"/api/v1/runs/{run_id}/samples/training/5/visuals/image", params={"token": "s3cret"}).status_code
+            == 200
+        )
 
 
 def test_non_loopback_bind_gets_a_token(digits_workspace, monkeypatch, capsys):
@@ -139,9 +166,12 @@ def test_non_loopback_bind_gets_a_token(digits_workspace, monkeypatch, capsys):
 @pytest.mark.slow
 def test_concurrent_clients_no_errors(client, run_id):
     """50 concurrent clients, a bounded number of sample-page requests each; zero errors."""
+
     def one(i: int) -> tuple[int, float]:
         start = time.perf_counter()
-        r = client.get(f"/api/v1/runs/{run_id}/samples", params={"subset": "validation", "offset": (i * 7) % 300, "limit": 24})
+        r = client.get(
+            f"/api/v1/runs/{run_id}/samples", params={"subset": "validation", "offset": (i * 7) % 300, "limit": 24}
+        )
         return r.status_code, time.perf_counter() - start
 
     with cf.ThreadPoolExecutor(50) as pool:

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_checked_in_openapi_json_matches_the_routers() -> None:
     """web/openapi.json (the source of web/src/generated/api.d.ts) is what the routers' models produce now."""
     checked_in = (ROOT / "web" / "openapi.json").read_text()
-    assert openapi_json() == checked_in, "web/openapi.json is out of date: run `cd web && npm run gen:api` and commit it"
+    assert openapi_json() == checked_in, (
+        "web/openapi.json is out of date: run `cd web && npm run gen:api` and commit it"
+    )
 
 
 def test_every_route_declares_its_response_and_problem_models() -> None:
@@ -26,6 +28,8 @@ def test_every_route_declares_its_response_and_problem_models() -> None:
             assert "$ref" in schema, f"{method.upper()} {route}: no response model for {success}"
             for code in ("400", "404", "500"):
                 problem = op["responses"][code]["content"]["application/json"]["schema"]
-                assert problem == {"$ref": "#/components/schemas/Problem"}, f"{method.upper()} {route}: {code} is not a Problem"
+                assert problem == {"$ref": "#/components/schemas/Problem"}, (
+                    f"{method.upper()} {route}: {code} is not a Problem"
+                )
             if method == "post" and "requestBody" in op:
                 assert "$ref" in op["requestBody"]["content"]["application/json"]["schema"]

@@ -16,7 +16,9 @@ import pytest
 
 from tests.server._odd_run import make_odd_run
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)"
+)
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -67,8 +69,11 @@ def _serve(workspace: str, log: Path, *extra: str) -> tuple[subprocess.Popen[byt
     sock.close()
     # output to a file, not a pipe: a leftover worker holding the pipe open would block reading it
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "leapscope", "serve", "--workspace", workspace, "--port", str(port), *extra],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "leapscope", "serve", "--workspace", workspace, "--port", str(port), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -106,7 +111,9 @@ def _reap(proc: subprocess.Popen[bytes], pids: list[int]) -> None:
 
 @pytest.mark.slow
 def test_allow_host_option(odd_run, tmp_path):
-    proc, port = _serve(odd_run[0], tmp_path / "serve.log", "--allow-host", "lab.example", "--allow-host", "other.example")
+    proc, port = _serve(
+        odd_run[0], tmp_path / "serve.log", "--allow-host", "lab.example", "--allow-host", "other.example"
+    )
     try:
         assert _get(port, "/api/v1/runs", host=f"lab.example:{port}")[0] == 200
         assert _get(port, "/api/v1/runs", host="other.example")[0] == 200

@@ -38,7 +38,9 @@ def test_newer_catalog_is_refused(tmp_path):
     db.execute("UPDATE schema_version SET version = 99")
     db.commit()
     db.close()
-    with pytest.raises(StoreError, match=r"schema version 99, newer than this leapscope understands.*upgrade leapscope"):
+    with pytest.raises(
+        StoreError, match=r"schema version 99, newer than this leapscope understands.*upgrade leapscope"
+    ):
         Catalog(path)
 
 
@@ -133,8 +135,13 @@ def _workspace_with_runs(tmp_path, *projects):
 
 def test_insights_are_replaced_per_run(tmp_path):
     ws = _workspace_with_runs(tmp_path, "a", "b")
-    ws.catalog.save_insights("run-a", [{"type": "duplicates", "severity": 0.9, "rows": [1, 2]},
-                                       {"type": "mislabeled", "severity": 0.4, "rows": [np.int64(3)]}])
+    ws.catalog.save_insights(
+        "run-a",
+        [
+            {"type": "duplicates", "severity": 0.9, "rows": [1, 2]},
+            {"type": "mislabeled", "severity": 0.4, "rows": [np.int64(3)]},
+        ],
+    )
     ws.catalog.save_insights("run-b", [{"type": "overfitting", "severity": 0.1}])
     assert [i["type"] for i in ws.catalog.load_insights("run-a")] == ["duplicates", "mislabeled"]
     assert ws.catalog.load_insights("run-a")[1]["rows"] == ["3"]  # non-JSON values are stored as text
@@ -152,8 +159,10 @@ def test_saved_tests_and_their_results(tmp_path):
     assert ws.catalog.save_test("a", "acc", {"metric": "metric_acc", "min": 0.8}) == first  # replaced by name
     loss = ws.catalog.save_test(ws.catalog.project("a"), "loss", {"metric": "loss_ce", "max": 1.0})
     other = ws.catalog.save_test("b", "acc", {"metric": "metric_acc", "min": 0.5})
-    assert [(t.name, t.spec) for t in ws.catalog.tests("a")] == [("acc", {"metric": "metric_acc", "min": 0.8}),
-                                                                ("loss", {"metric": "loss_ce", "max": 1.0})]
+    assert [(t.name, t.spec) for t in ws.catalog.tests("a")] == [
+        ("acc", {"metric": "metric_acc", "min": 0.8}),
+        ("loss", {"metric": "loss_ce", "max": 1.0}),
+    ]
     with pytest.raises(StoreError, match="no project 'nope'"):
         ws.catalog.save_test("nope", "t", {})
     assert [p.name for p in ws.catalog.projects()] == ["a", "b"]  # an unknown project is not created

@@ -30,7 +30,9 @@ def good_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
 
 
 @pytest.fixture
-def damaged(good_workspace: tuple[Path, str], tmp_path: Path) -> Callable[[Callable[[Path, Path], None]], tuple[Path, str]]:
+def damaged(
+    good_workspace: tuple[Path, str], tmp_path: Path
+) -> Callable[[Callable[[Path, Path], None]], tuple[Path, str]]:
     """Copy the good workspace and apply ``damage(workspace, run_dir)`` to the copy."""
 
     def make(damage: Callable[[Path, Path], None]) -> tuple[Path, str]:
@@ -48,7 +50,9 @@ def damaged(good_workspace: tuple[Path, str], tmp_path: Path) -> Callable[[Calla
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "250"}
     env.pop("LEAPSCOPE_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "leapscope", *args], capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "leapscope", *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def _assert_readable(result: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -93,7 +97,12 @@ def test_empty_or_missing_catalog_next_to_runs_is_not_an_empty_workspace(damaged
             (ws / "catalog.sqlite").unlink()
 
     ws, _ = damaged(damage)
-    err = _assert_readable(_cli("runs", "-w", str(ws)), "catalog.sqlite", "1 run folder(s) exist", "empty" if state == "empty" else "missing")
+    err = _assert_readable(
+        _cli("runs", "-w", str(ws)),
+        "catalog.sqlite",
+        "1 run folder(s) exist",
+        "empty" if state == "empty" else "missing",
+    )
     assert "backup" in err
     with pytest.raises(CorruptStorageError):
         Workspace(ws)
@@ -164,7 +173,9 @@ def test_the_catalog_is_rebuilt_from_the_run_folders(damaged, good_workspace, da
     ws, run_id = damaged(apply)
     err = _assert_readable(_cli("runs", "-w", str(ws)), "python -m leapscope.store.recover")
     assert str(ws) in err
-    recovered = subprocess.run([sys.executable, "-m", "leapscope.store.recover", str(ws)], capture_output=True, text=True, timeout=120)
+    recovered = subprocess.run(
+        [sys.executable, "-m", "leapscope.store.recover", str(ws)], capture_output=True, text=True, timeout=120
+    )
     assert recovered.returncode == 0, recovered.stderr
     assert f"{run_id}  complete" in recovered.stdout
     if damage != "missing":

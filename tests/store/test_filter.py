@@ -16,23 +16,28 @@ from leapscope.store import MAX_FILTER_LENGTH, FilterError, parse_filter
 
 @pytest.fixture(scope="module")
 def table() -> pa.Table:
-    return pa.table({
-        "row": pa.array(range(8), pa.int64()),
-        "subset": pa.array(["training", "training", "validation", "validation", "test", "test", "training", None]),
-        "digit_label": pa.array(["8", "3", "8", "1", "8", "it's", "3", "8"]),
-        "loss_ce": pa.array([0.1, 0.9, math.nan, 0.7, None, 0.2, 1.5, 0.6], pa.float64()),
-        "score": pa.array([0.5, 0.25, 0.75, 1.0, 0.0, 0.5, 0.125, 0.5], pa.float32()),
-        "odd": pa.array([False, True, False, True, False, True, False, True]),
-        "kind": pa.array(["a", "b", "a", "b", "a", "b", "a", "b"]).dictionary_encode(),
-        "gt_label": pa.array([[0.0, 1.0]] * 8, pa.list_(pa.float32())),
-    })
+    return pa.table(
+        {
+            "row": pa.array(range(8), pa.int64()),
+            "subset": pa.array(["training", "training", "validation", "validation", "test", "test", "training", None]),
+            "digit_label": pa.array(["8", "3", "8", "1", "8", "it's", "3", "8"]),
+            "loss_ce": pa.array([0.1, 0.9, math.nan, 0.7, None, 0.2, 1.5, 0.6], pa.float64()),
+            "score": pa.array([0.5, 0.25, 0.75, 1.0, 0.0, 0.5, 0.125, 0.5], pa.float32()),
+            "odd": pa.array([False, True, False, True, False, True, False, True]),
+            "kind": pa.array(["a", "b", "a", "b", "a", "b", "a", "b"]).dictionary_encode(),
+            "gt_label": pa.array([[0.0, 1.0]] * 8, pa.list_(pa.float32())),
+        }
+    )
 
 
 def _sql_rows(table: pa.Table, text: str) -> list[int]:
     clause, params = parse_filter(text, table.schema).sql()
     con = duckdb.connect()
     con.register("samples", table)
-    rows = con.execute(f"SELECT row FROM samples WHERE {clause} ORDER BY row" if clause else "SELECT row FROM samples ORDER BY row", params).fetchall()
+    rows = con.execute(
+        f"SELECT row FROM samples WHERE {clause} ORDER BY row" if clause else "SELECT row FROM samples ORDER BY row",
+        params,
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -96,46 +101,55 @@ def test_unknown_column_names_close_matches(table):
         parse_filter("nope == 1", table.column_names)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('row < "abc"', "column 'row' holds numbers .* \"abc\" is not a number"),
-    ('row < "5"', "write row < 5"),
-    ("digit_label == 8", 'column digit_label holds strings|column \'digit_label\' holds strings.*write digit_label == "8"'),
-    ("digit_label in [8, 3]", r'write digit_label in \["8", ...\]'),
-    ("odd == 1", "holds booleans"),
-    ("odd > false", "no order"),
-    ("loss_ce == true", "holds numbers"),
-    ("gt_label == 1", "holds list"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('row < "abc"', "column 'row' holds numbers .* \"abc\" is not a number"),
+        ('row < "5"', "write row < 5"),
+        (
+            "digit_label == 8",
+            "column digit_label holds strings|column 'digit_label' holds strings.*write digit_label == \"8\"",
+        ),
+        ("digit_label in [8, 3]", r'write digit_label in \["8", ...\]'),
+        ("odd == 1", "holds booleans"),
+        ("odd > false", "no order"),
+        ("loss_ce == true", "holds numbers"),
+        ("gt_label == 1", "holds list"),
+    ],
+)
 def test_literal_type_must_fit_the_column(table, text, message):
     with pytest.raises(FilterError, match=message):
         parse_filter(text, table.schema)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("row <", "unexpected end"),
-    ("row", "unexpected end"),
-    ("== 1", "expected a column name"),
-    ("row = 1", "unexpected character '='"),
-    ("row == 1 or row == 2", "'or' is not supported"),
-    ("row == 1 row == 2", "expected 'and'"),
-    ("row == 1 and", "unexpected end"),
-    ("row == nan", "expected a literal"),
-    ("row == inf", "expected a literal"),
-    ("row == 1e999", "out of range"),
-    ("row == 99999999999999999999", "64-bit"),
-    ("row in 1", "expected '\\['"),
-    ("row in [1 2]", "expected ',' or '\\]'"),
-    ("row in [null]", "null cannot be in"),
-    ("row < null", "null can only be compared"),
-    ("row not 1", "expected 'in' after 'not'"),
-    ("__class__ == 1", "cannot start with '__'"),
-    ('digit_label == "8', "unexpected character '\"'"),
-    ("digit_label == '8", "unexpected character"),
-    ("(row == 1)", "unexpected character '\\('"),
-    ("row == 1.", "unexpected character"),
-    ("r\u00f6w == 1", "unexpected character"),
-    ("row\u00a0== 1", "U\\+00A0"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("row <", "unexpected end"),
+        ("row", "unexpected end"),
+        ("== 1", "expected a column name"),
+        ("row = 1", "unexpected character '='"),
+        ("row == 1 or row == 2", "'or' is not supported"),
+        ("row == 1 row == 2", "expected 'and'"),
+        ("row == 1 and", "unexpected end"),
+        ("row == nan", "expected a literal"),
+        ("row == inf", "expected a literal"),
+        ("row == 1e999", "out of range"),
+        ("row == 99999999999999999999", "64-bit"),
+        ("row in 1", "expected '\\['"),
+        ("row in [1 2]", "expected ',' or '\\]'"),
+        ("row in [null]", "null cannot be in"),
+        ("row < null", "null can only be compared"),
+        ("row not 1", "expected 'in' after 'not'"),
+        ("__class__ == 1", "cannot start with '__'"),
+        ('digit_label == "8', "unexpected character '\"'"),
+        ("digit_label == '8", "unexpected character"),
+        ("(row == 1)", "unexpected character '\\('"),
+        ("row == 1.", "unexpected character"),
+        ("r\u00f6w == 1", "unexpected character"),
+        ("row\u00a0== 1", "U\\+00A0"),
+    ],
+)
 def test_malformed_filters_are_refused_with_the_reason(text, message):
     with pytest.raises(FilterError, match=message):
         parse_filter(text)

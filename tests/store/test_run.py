@@ -19,16 +19,27 @@ def _chunk(first_row: int, n: int, subset: str, *, failing: int | None = None) -
     error_table = None
     if failing is not None:
         errors[failing] = "metric: boom"
-        error_table = pa.Table.from_pylist([{fmt.ROW: rows[failing], fmt.SUBSET: subset, fmt.SAMPLE_ID: str(rows[failing]),
-                                             fmt.FUNCTION: "metric", fmt.MESSAGE: "boom"}])
-    table = pa.table({
-        fmt.ROW: pa.array(rows, pa.int64()),
-        fmt.SUBSET: pa.array([subset] * n),
-        fmt.SAMPLE_ID: pa.array([str(r) for r in rows]),
-        fmt.metric_column("acc"): pa.array([float(r % 2) for r in rows]),
-        fmt.loss_column("ce"): pa.array([0.5] * n),
-        fmt.ERROR: pa.array(errors, pa.string()),
-    })
+        error_table = pa.Table.from_pylist(
+            [
+                {
+                    fmt.ROW: rows[failing],
+                    fmt.SUBSET: subset,
+                    fmt.SAMPLE_ID: str(rows[failing]),
+                    fmt.FUNCTION: "metric",
+                    fmt.MESSAGE: "boom",
+                }
+            ]
+        )
+    table = pa.table(
+        {
+            fmt.ROW: pa.array(rows, pa.int64()),
+            fmt.SUBSET: pa.array([subset] * n),
+            fmt.SAMPLE_ID: pa.array([str(r) for r in rows]),
+            fmt.metric_column("acc"): pa.array([float(r % 2) for r in rows]),
+            fmt.loss_column("ce"): pa.array([0.5] * n),
+            fmt.ERROR: pa.array(errors, pa.string()),
+        }
+    )
     return table, error_table
 
 
@@ -44,7 +55,9 @@ def workspace_run(tmp_path):
     return ws, "r1"
 
 
-def _write(writer: RunWriter, index: int, first_row: int, n: int, subset: str, failing: int | None = None) -> np.ndarray:
+def _write(
+    writer: RunWriter, index: int, first_row: int, n: int, subset: str, failing: int | None = None
+) -> np.ndarray:
     samples, errors = _chunk(first_row, n, subset, failing=failing)
     latent = np.arange(n * 3, dtype=np.float32).reshape(n, 3) + first_row
     writer.write_chunk(index, samples, {"fc1": latent}, errors, {"plan": "abc", "dims": {"fc1": 3}})
@@ -58,7 +71,13 @@ def test_chunks_finalize_and_read_back(workspace_run):
     a = _write(writer, 0, 0, 4, "training", failing=1)
     b = _write(writer, 1, 4, 3, "validation")
     assert sorted(p.name for p in (run_dir / fmt.PARTS_DIR).iterdir()) == sorted(
-        [fmt.samples_part(0), fmt.samples_part(1), fmt.latent_part("fc1", 0), fmt.latent_part("fc1", 1), fmt.errors_part(0)]
+        [
+            fmt.samples_part(0),
+            fmt.samples_part(1),
+            fmt.latent_part("fc1", 0),
+            fmt.latent_part("fc1", 1),
+            fmt.errors_part(0),
+        ]
     )
     record = writer.finalize(2, ["fc1"], "abc")
     assert record == {"rows": 7, "failed": 1, "chunks": 2, "spaces": ["fc1"], "plan": "abc"}
@@ -71,7 +90,9 @@ def test_chunks_finalize_and_read_back(workspace_run):
     assert run.samples[fmt.ROW].to_pylist() == list(range(7))
     assert run.samples[fmt.SUBSET].to_pylist() == ["training"] * 4 + ["validation"] * 3
     np.testing.assert_array_equal(run.latent("fc1"), np.concatenate([a, b]))
-    assert run.errors.to_pylist() == [{"row": 1, "subset": "training", "sample_id": "1", "function": "metric", "message": "boom"}]
+    assert run.errors.to_pylist() == [
+        {"row": 1, "subset": "training", "sample_id": "1", "function": "metric", "message": "boom"}
+    ]
     assert run.sql("SELECT count(*) AS n FROM samples WHERE subset = ?", ["validation"])["n"].to_pylist() == [3]
     summary = summarize(run_dir / fmt.SAMPLES_FILE)
     assert list(summary) == ["training", "validation"]
@@ -86,7 +107,10 @@ def test_progress_is_the_resume_point(workspace_run):
     # a new process (a new writer) sees the durable chunk, the plan digest and the latent dims
     progress = RunWriter(run_dir).progress()
     assert progress == {"chunks": {"0": {"rows": 4, "errors": 1}}, "plan": "abc", "dims": {"fc1": 3}}
-    with pytest.raises(StoreError, match=r"cannot be finalized: chunks \['samples-000001.parquet', 'latent-fc1-000001.npy'\] are missing"):
+    with pytest.raises(
+        StoreError,
+        match=r"cannot be finalized: chunks \['samples-000001.parquet', 'latent-fc1-000001.npy'\] are missing",
+    ):
         RunWriter(run_dir).finalize(2, ["fc1"], "abc")
     _write(RunWriter(run_dir), 1, 4, 2, "training")
     assert RunWriter(run_dir).finalize(2, ["fc1"], "abc")["rows"] == 6

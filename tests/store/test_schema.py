@@ -27,10 +27,14 @@ def test_generated_typescript_is_up_to_date():
 
 
 def test_typescript_generator_command_prints_the_module():
-    out = subprocess.run([sys.executable, "-m", "leapscope.store._typescript"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "leapscope.store._typescript"], capture_output=True, text=True, check=True
+    )
     assert out.stdout == typescript()
     assert 'export const RESERVED_PREFIXES = ["gt_", "pred_", "loss_", "metric_"] as const;' in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "leapscope.store._typescript", "--json"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "leapscope.store._typescript", "--json"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "usage" in bad.stderr
 
 
@@ -48,8 +52,24 @@ def test_column_names():
     assert _schema.loss_column("ce") == "loss_ce"
     assert _schema.label_column("pred_classes") == "pred_classes_label"
     assert _schema.score_column("pred_classes") == "pred_classes_score"
-    assert _schema.is_score_column("loss_ce") and _schema.is_score_column("metric_x") and not _schema.is_score_column("pred_x")
-    names = ["row", "subset", "sample_id", "input_hash", "error", "gt_label", "pred_classes", "loss_ce", "metric_acc", "digit", "brightness"]
+    assert (
+        _schema.is_score_column("loss_ce")
+        and _schema.is_score_column("metric_x")
+        and not _schema.is_score_column("pred_x")
+    )
+    names = [
+        "row",
+        "subset",
+        "sample_id",
+        "input_hash",
+        "error",
+        "gt_label",
+        "pred_classes",
+        "loss_ce",
+        "metric_acc",
+        "digit",
+        "brightness",
+    ]
     assert _schema.metadata_columns(names) == ["digit", "brightness"]
 
 
@@ -63,10 +83,17 @@ def test_file_names():
     assert _schema.projection_key("fc1", "umap", 2, 0, {"n_neighbors": 15}) == (
         '{"k": 2, "method": "umap", "n_neighbors": 15, "seed": 0, "space": "fc1"}'
     )
-    assert _schema.projection_file("fc1", "pca", 2, 0) == "projections/fc1-pca-" + __import__("hashlib").sha256(
-        b'{"k": 2, "method": "pca", "seed": 0, "space": "fc1"}'
-    ).hexdigest()[:12] + ".npy"
-    assert _schema.projection_file("fc1", "pca", 2, 0).removeprefix("projections/").startswith(_schema.projection_prefix("fc1", "pca"))
+    assert (
+        _schema.projection_file("fc1", "pca", 2, 0)
+        == "projections/fc1-pca-"
+        + __import__("hashlib").sha256(b'{"k": 2, "method": "pca", "seed": 0, "space": "fc1"}').hexdigest()[:12]
+        + ".npy"
+    )
+    assert (
+        _schema.projection_file("fc1", "pca", 2, 0)
+        .removeprefix("projections/")
+        .startswith(_schema.projection_prefix("fc1", "pca"))
+    )
 
 
 def _manifest(**overrides):
@@ -75,10 +102,26 @@ def _manifest(**overrides):
         "project": "p",
         "version": "v1",
         "integration": {
-            "root": "/x", "entry": "/x/integration.py", "code_hash": "abc", "name": "p",
+            "root": "/x",
+            "entry": "/x/integration.py",
+            "code_hash": "abc",
+            "name": "p",
             "parts": [
-                {"kind": "metric", "name": "acc", "function": "acc", "params": ["g", "p"], "direction": "higher", "compute_insights": True},
-                {"kind": "metric", "name": "err", "function": "err", "params": ["g", "p"], "direction": {"rate": "lower", "n": "higher"}},
+                {
+                    "kind": "metric",
+                    "name": "acc",
+                    "function": "acc",
+                    "params": ["g", "p"],
+                    "direction": "higher",
+                    "compute_insights": True,
+                },
+                {
+                    "kind": "metric",
+                    "name": "err",
+                    "function": "err",
+                    "params": ["g", "p"],
+                    "direction": {"rate": "lower", "n": "higher"},
+                },
                 {"kind": "metric", "name": "dist", "function": "dist", "params": ["g", "p"], "direction": "lower"},
             ],
         },
@@ -89,9 +132,15 @@ def _manifest(**overrides):
             {"target": "acc", "kind": "metric", "argument": "p", "source": "prediction:classes"},
             {"target": "acc", "kind": "metric", "argument": "k", "source": "constant:3"},
         ],
-        "model": {"framework": "onnx", "inputs": [{"name": "a", "shape": [None, 4], "dtype": "float32", "layout": None},
-                                                  {"name": "b", "shape": None, "dtype": None, "layout": None}],
-                  "outputs": [], "source": "/x/model.onnx"},
+        "model": {
+            "framework": "onnx",
+            "inputs": [
+                {"name": "a", "shape": [None, 4], "dtype": "float32", "layout": None},
+                {"name": "b", "shape": None, "dtype": None, "layout": None},
+            ],
+            "outputs": [],
+            "source": "/x/model.onnx",
+        },
         "predictions": [{"name": "classes", "labels": ["x", "y"], "channel_dim": -1}],
         "subsets": {"training": {"count": 10, "total": 12, "id_type": "int"}},
         "latent_spaces": {"fc1": {"layer": "/fc1/Gemm", "pool": "mean"}},
@@ -156,7 +205,9 @@ def test_digits_manifest_round_trips(digits_run):
     typed = digits_run.typed_manifest
     assert json.dumps(typed.to_dict(), indent=2) == json.dumps(data, indent=2)
     assert typed.run_id == digits_run.id
-    assert typed.wiring_of().model_inputs() == [parse_source(e["source"])[1] for e in data["wiring"] if e["kind"] == "model"]
+    assert typed.wiring_of().model_inputs() == [
+        parse_source(e["source"])[1] for e in data["wiring"] if e["kind"] == "model"
+    ]
     assert set(typed.subsets) == {"training", "validation", "test"}
     for column in digits_run.samples.column_names:
         if column.startswith(_schema.METRIC_PREFIX):

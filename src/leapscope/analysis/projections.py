@@ -33,6 +33,8 @@ def _umap(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -
     import umap
 
     n_neighbors = min(params.pop("n_neighbors", 15), len(x) - 1)
+    # a seed makes UMAP single-threaded anyway; saying n_jobs=1 avoids its warning on every call
+    params.setdefault("n_jobs", 1)
     reducer = umap.UMAP(n_components=n_components, random_state=seed, n_neighbors=n_neighbors, **params)
     return np.asarray(reducer.fit_transform(x))
 
@@ -48,7 +50,9 @@ def _tsne(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -
 PROJECTORS: dict[str, Projector] = {"pca": _pca, "umap": _umap, "tsne": _tsne}
 
 
-def project(latent: np.ndarray, method: Method = "pca", n_components: int = 2, seed: int = 0, **params: Any) -> np.ndarray:
+def project(
+    latent: np.ndarray, method: Method = "pca", n_components: int = 2, seed: int = 0, **params: Any
+) -> np.ndarray:
     """Project (N, D) latent vectors to (N, n_components) float32.
 
     Parameters

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leapscope.cli import analyze, check, evaluate, explain, init, report, serve  # noqa: F401  - registers the commands
+from leapscope.cli import analyze, check, evaluate, explain, init, layers, report, serve  # noqa: F401  - registers the commands
 from leapscope.cli._app import app
 from leapscope.cli._errors import run_main
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from leapscope import api, runs
 from leapscope.analysis.insights import INSIGHT_TYPES, Insight
@@ -19,32 +22,140 @@ from leapscope.store._schema import is_score_column, metric_column
 RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix); see `leapscope runs`.")]
 
 
-def insights_table(found: list[Insight], limit: int = 20) -> Table:
-    """A rich table of the first ``limit`` insights, by severity (one row per insight)."""
+def _shell_quote(text: str) -> str:
+    """``text`` as one shell word: in single quotes unless it holds one, then double quotes when safe."""
+    if "'" not in text:
+        return f"'{text}'"
+    if not any(c in text for c in '"$`\\!'):
+        return f'"{text}"'
+    return shlex.quote(text)
+
+
+def suggested_command(insight: Insight, run_id: str, workspace: Path | None = None) -> str | None:
+    """The ``leapscope test`` command line of an insight's suggested test (None without one)."""
+    test = insight.suggested_test
+    if not test or not test.get("metric") or (test.get("min") is None and test.get("max") is None):
+        return None
+    parts = ["leapscope", "test", run_id, "--metric", str(test["metric"])]
+    if test.get("filter"):
+        parts += ["--filter", _shell_quote(str(test["filter"]))]
+    for bound in ("min", "max"):
+        if test.get(bound) is not None:
+            parts += [f"--{bound}", str(test[bound])]
+    if workspace is not None:
+        parts += ["--workspace", shlex.quote(str(workspace))]
+    return " ".join(parts)
+
+
+def insights_table(
+    found: list[Insight], limit: int = 20, run_id: str | None = None, workspace: Path | None = None
+) -> Table:
+    """A rich table of the first ``limit`` insights, by severity (one row per insight); with ``run_id``,
+    an insight with a suggested test says so (``[N] below``; see :func:`print_insights`)."""
     table = Table(title="insights (by severity)", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right", no_wrap=True)
     table.add_column("sev", justify="right")
     table.add_column("type")
     table.add_column("subset")
     table.add_column("n", justify="right")
     table.add_column("explanation", overflow="fold", max_width=100)
-    for insight in found[:limit]:
-        table.add_row(f"{insight.severity:.2f}", insight.type, insight.subset, str(len(insight.rows)), insight.explanation)
+    for index, insight in enumerate(found[:limit], start=1):
+        explanation = Text(insight.explanation)  # user text: never read as rich markup
+        if run_id and suggested_command(insight, run_id, workspace):
+            explanation.append(f"  (suggested test: [{index}] below)", style="dim")
+        table.add_row(
+            str(index),
+            f"{insight.severity:.2f}",
+            insight.type,
+            Text(insight.subset),
+            str(len(insight.rows)),
+            explanation,
+        )
     return table
+
+
+def print_insights(
+    console: Console, found: list[Insight], limit: int, run_id: str, workspace: Path | None = None
+) -> None:
+    """The insights table, then each suggested test as a whole ``leapscope test`` command line
+    (printed with soft wraps only, so that it copies as one line)."""
+    console.print(insights_table(found, limit=limit, run_id=run_id, workspace=workspace))
+    commands = [
+        (index, suggested_command(insight, run_id, workspace)) for index, insight in enumerate(found[:limit], start=1)
+    ]
+    if any(command for _, command in commands):
+        console.print("suggested regression tests (add --save NAME to run one on every new run of the project):")
+    for index, command in commands:
+        if command:
+            console.print(Text.assemble((f"[{index}] ", "bold"), command), soft_wrap=True)
+
+
+def saved_tests_table(results: list[runs.TestResult], title: str = "saved tests") -> Table:
+    """One row per saved-test result: name, filter, metric, bound, value, n, PASS/FAIL."""
+    table = Table(title=title, title_justify="left")
+    for column in ("name", "filter", "metric", "bound", "value", "n", "result"):
+        table.add_column(
+            column,
+            justify="right" if column in ("value", "n") else "left",
+            overflow="fold",
+            no_wrap=column in ("result", "value", "n"),
+        )
+    for result in results:
+        test = result.test
+        bound = " and ".join(
+            b
+            for b in (
+                f">= {test.min:g}" if test.min is not None else "",
+                f"<= {test.max:g}" if test.max is not None else "",
+            )
+            if b
+        )
+        table.add_row(
+            Text(test.name),
+            Text(test.filter or "—"),
+            Text(test.metric),
+            bound,
+            f"{result.value:.4f}" if result.value is not None else "—",
+            str(result.n),
+            Text("PASS", style="green") if result.passed else Text("FAIL", style="red"),
+        )
+    return table
+
+
+def print_saved_tests(console: Console, results: list[runs.TestResult]) -> None:
+    """The saved-test table, then the reason of each failure in full (nothing when there is no result)."""
+    if not results:
+        return
+    console.print(saved_tests_table(results))
+    for result in results:
+        if not result.passed:
+            console.print(Text.assemble(("FAIL ", "red"), (result.test.name, "bold"), ": ", result.detail))
+    failed = sum(not r.passed for r in results)
+    console.print(f"saved tests: {len(results) - failed} passed, {failed} failed")
 
 
 @app.command()
 def analyze(
     run: RunArg,
     workspace: WorkspaceOpt = None,
-    types: Annotated[str | None, typer.Option(help=f"Comma-separated insight types (default all: {', '.join(INSIGHT_TYPES)}).")] = None,
-    umap: Annotated[bool, typer.Option("--umap", help="Also compute the UMAP projection (about 30 s the first time).")] = False,
+    types: Annotated[
+        str | None, typer.Option(help=f"Comma-separated insight types (default all: {', '.join(INSIGHT_TYPES)}).")
+    ] = None,
+    umap: Annotated[
+        bool, typer.Option("--umap", help="Also compute the UMAP projection (about 30 s the first time).")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed for clustering and projections.")] = 0,
 ) -> None:
     """Compute projections and every insight of a run; store them in the run and the catalog."""
     found = api.analyze(workspace, run, types=types.split(",") if types else None, umap=umap, seed=seed)
     console = Console()
-    console.print(insights_table(found) if found else "no insight: nothing significant was found")
-    console.print(f"{len(found)} insight(s) stored; list them with `leapscope insights {run}`")
+    run_id = Workspace(workspace, create=False).open_run(run).id if found else run
+    if found:
+        print_insights(console, found, 20, run_id, workspace)
+    else:
+        console.print("no insight: nothing significant was found")
+    where = f" --workspace {workspace}" if workspace else ""
+    console.print(f"{len(found)} insight(s) stored; list them with `leapscope insights {run}{where}`")
 
 
 @app.command()
@@ -54,31 +165,80 @@ def insights(
     as_json: Annotated[bool, typer.Option("--json", help="Print the insights as JSON.")] = False,
 ) -> None:
     """Show the stored insights of a run (run `leapscope analyze` first)."""
-    found = runs.load_insights(Workspace(workspace).open_run(run))
+    opened = Workspace(workspace, create=False).open_run(run)
+    found = runs.load_insights(opened)
     if as_json:
         typer.echo(json.dumps([i.to_dict() for i in found], indent=2, default=str))
         return
-    Console().print(insights_table(found, limit=100) if found else f"no insights stored; run `leapscope analyze {run}`")
+    if found:
+        print_insights(Console(), found, 100, opened.id, workspace)
+    else:
+        Console().print(f"no insights stored; run `leapscope analyze {run}`")
 
 
 @app.command("test")
 def threshold_test(
     run: RunArg,
-    metric: Annotated[str, typer.Option(help="Column to average, e.g. metric_accuracy (a bare name gets metric_).")],
-    filter: Annotated[str | None, typer.Option("--filter", help='Samples to average over: column op literal [and ...] with op == != < <= > >= in [..]; '
-                                                            'strings in quotes, e.g. \'digit_label == "8" and loss_cross_entropy > 0.5\'. Parsed, never run as code.')] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Column to average, e.g. metric_accuracy (a bare name gets metric_). "
+            "Without it, run the project's saved tests on the run."
+        ),
+    ] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="Samples to average over: column op literal [and ...] with op == != < <= > >= in [..]; "
+            "strings in quotes, e.g. 'digit_label == \"8\" and loss_cross_entropy > 0.5'. Parsed, never run as code.",
+        ),
+    ] = None,
     min_value: Annotated[float | None, typer.Option("--min", help="Fail when the mean is below.")] = None,
     max_value: Annotated[float | None, typer.Option("--max", help="Fail when the mean is above.")] = None,
-    save: Annotated[str | None, typer.Option(help="Save the test under this name; it then runs on every new run of the project.")] = None,
+    save: Annotated[
+        str | None,
+        typer.Option(
+            help="Save the test under this name; it then runs on every new run of the project "
+            "(its result on this run is recorded now)."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Check a threshold on a run's samples; exit 1 when it fails."""
-    ws = Workspace(workspace)
+    """Check a threshold on a run's samples, or (without --metric) every saved test of its project; exit 1 when one fails."""
+    ws = Workspace(workspace, create=False)
     opened = ws.open_run(run)
+    console = Console()
+    if metric is None:
+        given = [
+            name
+            for name, value in (("--filter", filter), ("--min", min_value), ("--max", max_value), ("--save", save))
+            if value is not None
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)} need --metric (without --metric, `leapscope test RUN` runs the saved tests)",
+                param_hint="--metric",
+            )
+        results = runs.run_saved_tests(ws, opened)
+        if not results:
+            console.print(
+                f"project '{opened.row.project}' has no saved test; save one with "
+                f"`leapscope test {opened.id} --metric METRIC --min VALUE --save NAME`"
+            )
+            raise typer.Exit(0)
+        print_saved_tests(console, results)
+        raise typer.Exit(0 if all(r.passed for r in results) else 1)
     column = metric if is_score_column(metric) or metric in opened.samples.column_names else metric_column(metric)
     test = runs.ThresholdTest(metric=column, filter=filter, min=min_value, max=max_value, name=save or "")
-    result = runs.run_test(opened, test)
-    if save:
-        runs.save_test(ws, opened.row.project, test)
-    Console().print(f"{'[green]PASS' if result.passed else '[red]FAIL'}[/] {result.detail}" + (f"  (saved as '{save}')" if save else ""))
+    # saving runs the test on this run and records its result there
+    result = (runs.save_test(ws, opened.row.project, test, run=opened) if save else None) or runs.run_test(opened, test)
+    console.print(
+        Text.assemble(
+            ("PASS" if result.passed else "FAIL", "green" if result.passed else "red"),
+            " ",
+            result.detail,
+            f"  (saved as '{save}'; recorded on run {opened.id})" if save else "",
+        )
+    )
     raise typer.Exit(0 if result.passed else 1)

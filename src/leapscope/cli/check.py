@@ -30,23 +30,34 @@ def render_report(report: CheckReport, console: Console) -> None:
     """Print the status table and the wiring graph."""
     table = Table(title="integration test", title_justify="left", show_lines=False, expand=False)
     table.add_column("", width=1)
-    table.add_column("part", style="bold")
-    table.add_column("functions")
-    table.add_column("checked", justify="right")
-    table.add_column("first error", overflow="fold", max_width=90)
+    table.add_column("part", style="bold", no_wrap=True)
+    table.add_column("functions", overflow="fold", min_width=10, max_width=22)
+    table.add_column("n", justify="right", no_wrap=True)  # samples checked
+    table.add_column("error (below)", overflow="ellipsis", no_wrap=True, max_width=22)
     data = report.to_dict()  # secrets redacted
     for part in data["parts"]:
         mandatory = "" if part["mandatory"] else " [dim](optional)[/]"
+        # a part with functions that passed on 0 samples never ran (an earlier part failed): not a ✓
+        never_ran = part["status"] == "pass" and part["functions"] and not part["checked"]
         table.add_row(
-            _SYMBOL[part["status"]],
+            _SYMBOL["absent" if never_ran else part["status"]],
             part["part"] + mandatory,
             ", ".join(part["functions"]) or "[dim]none[/]",
-            str(part["checked"]),
-            Text(_first_error(part)),  # user text: never read as rich markup
+            "—" if never_ran else str(part["checked"]),
+            Text(
+                "not run (an earlier part failed)"
+                if never_ran
+                else _first_error(part).split("\n")[0].rsplit(": ", 1)[-1]
+            ),  # never markup
         )
     console.print(table)
+    for part in data["parts"]:
+        if part["status"] == "fail" and _first_error(part):
+            console.print(Text.assemble(("✗ ", "red"), (part["part"], "bold"), ": ", _first_error(part)))
     subsets = ", ".join(f"{k} {v}" for k, v in data["subsets"].items()) or "none"
-    console.print(f"subsets: {subsets}  ·  {report.samples_per_subset} samples checked per subset  ·  {report.seconds:.2f}s")
+    console.print(
+        f"subsets: {subsets}  ·  {report.samples_per_subset} samples checked per subset  ·  {report.seconds:.2f}s"
+    )
     if data["wiring"]:
         tree = Tree("[bold]wiring[/]")
         by_target: dict[tuple[str, str], list[str]] = {}

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from leapscope import api
+from leapscope import runs as runs_service
 from leapscope.cli._app import app
 from leapscope.cli._options import WorkspaceOpt
 from leapscope.store import Run, Workspace
@@ -75,14 +76,22 @@ def evaluate(
     subsets: Annotated[str | None, typer.Option(help="Comma-separated subsets, e.g. training,validation.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per model call.")] = 64,
     workers: Annotated[int | None, typer.Option(min=0, help="Encoding processes (0: encode in this process).")] = None,
-    latent: Annotated[list[str] | None, typer.Option(help="Layer whose pooled activations to store (repeatable).")] = None,
+    latent: Annotated[
+        list[str] | None, typer.Option(help="Layer whose pooled activations to store (repeatable).")
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="Run id to continue.")] = None,
     max_samples: Annotated[int | None, typer.Option("--max-samples", min=1, help="First N samples per subset.")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failing sample.")] = False,
-    secret_file: Annotated[Path | None, typer.Option("--secret-file", help="File whose content the integration reads with ls.secret().")] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option("--secret-file", help="File whose content the integration reads with ls.secret().")
+    ] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Samples per checkpoint.")] = 1024,
-    explain: Annotated[str | None, typer.Option(help="Also store heatmaps with this method (explanations/<method>.npy).")] = None,
-    explain_subsets: Annotated[str, typer.Option("--explain-subsets", help="Comma-separated subsets to explain.")] = "validation",
+    explain: Annotated[
+        str | None, typer.Option(help="Also store heatmaps with this method (explanations/<method>.npy).")
+    ] = None,
+    explain_subsets: Annotated[
+        str, typer.Option("--explain-subsets", help="Comma-separated subsets to explain.")
+    ] = "validation",
 ) -> None:
     """Evaluate every sample through the integration and the model; store a resumable run.
 
@@ -112,6 +121,10 @@ def evaluate(
             explain_subsets=explain_subsets.split(","),
         )
     console.print(summary_table(run))
+    from leapscope.cli.analyze import print_saved_tests
+
+    # api.evaluate ran and recorded them; the same tests on the same run give the same results
+    print_saved_tests(console, runs_service.run_saved_tests(Workspace(workspace, create=False), run))
     counts = run.row.counts or {}
     if counts.get("failed"):
         console.print(f"[yellow]{counts['failed']} sample(s) failed[/]: see {run.dir / ERRORS_FILE}")
@@ -119,12 +132,20 @@ def evaluate(
 
 
 @app.command()
-def runs(workspace: WorkspaceOpt = None, project: Annotated[str | None, typer.Option(help="Only this project.")] = None) -> None:
+def runs(
+    workspace: WorkspaceOpt = None, project: Annotated[str | None, typer.Option(help="Only this project.")] = None
+) -> None:
     """List projects, versions and runs of a workspace."""
-    ws = Workspace(workspace)
+    ws = Workspace(workspace, create=False)
     table = Table(title=f"runs in {ws.path}", title_justify="left")
     for column in ("project", "version", "run", "status", "samples", "failed", "created", "seconds"):
-        table.add_column(column, justify="right" if column in ("samples", "failed", "seconds") else "left")
+        # ids are copied into other commands: never truncate them
+        table.add_column(
+            column,
+            justify="right" if column in ("samples", "failed", "seconds") else "left",
+            no_wrap=column in ("run", "status"),
+            min_width=22 if column == "run" else None,
+        )
     import time
 
     for run in ws.runs(project):

@@ -23,19 +23,28 @@ def explain(
     sample_id: Annotated[str, typer.Argument(help="Sample id.")],
     subset: Annotated[str | None, typer.Option(help="Subset of the sample (needed when the id is in several).")] = None,
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(METHODS)}.")] = "integrated_gradients",
-    target: Annotated[str | None, typer.Option(help="Class index, label, or 'loss' (what raised the loss; default: the predicted class).")] = None,
-    layer: Annotated[str | None, typer.Option(help="Layer for gradcam/layercam (default: the last spatial layer).")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="Class index, label, or 'loss' (what raised the loss; default: the predicted class)."),
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Layer for gradcam/layercam (default: the last spatial layer).")
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path("explanation.png"),
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Explain one sample: writes a PNG with the input, the heatmap over it and the prediction."""
-    opened = Workspace(workspace).open_run(run)
+    opened = Workspace(workspace, create=False).open_run(run)
     df = opened.samples.select([SUBSET, SAMPLE_ID]).to_pandas()
     matches = df[(df.sample_id == sample_id) & ((df.subset == subset) if subset else True)]
     if matches.empty:
-        raise LeapscopeError(f"explain: run {opened.id} has no sample {sample_id!r}" + (f" in subset '{subset}'" if subset else ""))
+        raise LeapscopeError(
+            f"explain: run {opened.id} has no sample {sample_id!r}" + (f" in subset '{subset}'" if subset else "")
+        )
     if len(matches) > 1:
-        raise LeapscopeError(f"explain: sample id {sample_id!r} is in subsets {', '.join(matches.subset)}; pass --subset")
+        raise LeapscopeError(
+            f"explain: sample id {sample_id!r} is in subsets {', '.join(matches.subset)}; pass --subset"
+        )
     chosen = str(matches.subset.iloc[0])
     ctx = runs.RunContext(opened)
     result, x = ctx.explain(chosen, sample_id, method=method, target=target, layer=layer)

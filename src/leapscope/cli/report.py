@@ -28,7 +28,7 @@ def report(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write a self-contained HTML report of a run (no CDN; plots inline)."""
-    path = write_report(Workspace(workspace).open_run(run), output)
+    path = write_report(Workspace(workspace, create=False).open_run(run), output)
     Console().print(f"wrote {path}")
 
 
@@ -51,19 +51,38 @@ def demo(
     ws = Workspace(workspace)
     run = ws.runs()[-1]
     console.rule("[bold]3/5 analyze[/]: projections and insights")
-    with console.status("PCA" + (" + UMAP (numba compiles once, ~30 s)" if umap else "") + " and seven insight detectors…"):
+    with console.status(
+        "PCA" + (" + UMAP (numba compiles once, ~30 s)" if umap else "") + " and seven insight detectors…"
+    ):
         found = api.analyze(ws, run.id, umap=umap)
     console.rule("[bold]4/5 report[/]")
     with console.status("writing the HTML report…"):
         report_path = write_report(run, ws.path / f"report-{run.id}.html")
     console.rule("[bold]5/5 summary[/]")
     for subset, row in (run.row.summary or {}).items():
-        metric = next((f"{k.removeprefix(METRIC_PREFIX)} {v:.3f}" for k, v in row.items() if k.startswith(METRIC_PREFIX) and v is not None), "")
+        metric = next(
+            (
+                f"{k.removeprefix(METRIC_PREFIX)} {v:.3f}"
+                for k, v in row.items()
+                if k.startswith(METRIC_PREFIX) and v is not None
+            ),
+            "",
+        )
         console.print(f"  {subset:<11} {row['samples']:>5} samples  {metric}")
+    # the saved tests ran in step 2 (their table is printed there); their stored results on this run
+    stored = ws.catalog.test_results(run_id=run.id)
+    if stored:
+        failed = [r for r in stored if not r.passed]
+        console.print(
+            f"  saved tests: {len(stored) - len(failed)} passed, {len(failed)} failed"
+            + (f"  (see `leapscope test {run.id} --workspace {ws.path}`)" if failed else "")
+        )
     console.print(f"  {len(found)} insight(s):" if found else "  no insight: nothing significant was found")
     for insight in found[:5]:
         console.print(f"   · [{insight.severity:.2f}] {insight.type}: {insight.title}")
     console.print(f"\ndone in {time.perf_counter() - started:.0f}s. Where to look:")
     console.print(f"  report:   {report_path}")
-    console.print(f"  web app:  [bold]leapscope serve --workspace {ws.path}[/]  then open http://127.0.0.1:8040/#/runs/{run.id}/insights")
+    console.print(
+        f"  web app:  [bold]leapscope serve --workspace {ws.path}[/]  then open http://127.0.0.1:8040/#/runs/{run.id}/insights"
+    )
     console.print(f"  CLI:      leapscope insights {run.id} --workspace {ws.path}")

@@ -15,11 +15,18 @@ def serve(
     workspace: WorkspaceOpt = None,
     host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback requires a token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8040,
-    token: Annotated[str | None, typer.Option(help="API token (generated and printed for a non-loopback host).")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="API token (generated and printed for a non-loopback host).")
+    ] = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the UI in a browser.")] = False,
-    allow_host: Annotated[list[str] | None, typer.Option(
-        "--allow-host", help="Another host name clients use to reach the server (repeatable; '*' for any). "
-        "Always accepted: 127.0.0.1, localhost, [::1] and --host; other Host headers are refused (DNS-rebinding protection).")] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Another host name clients use to reach the server (repeatable; '*' for any). "
+            "Always accepted: 127.0.0.1, localhost, [::1] and --host; other Host headers are refused (DNS-rebinding protection).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web app: runs, population map, insights, sample analysis, dashboards, wiring.
 

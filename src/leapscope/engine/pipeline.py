@@ -98,7 +98,12 @@ def evaluate(
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     loaded = path if isinstance(path, LoadedIntegration) else load(path)
     config = EvaluateConfig.from_arguments(
-        subsets=subsets, max_samples=max_samples, batch_size=batch_size, chunk_size=chunk_size, latent=latent, model=model
+        subsets=subsets,
+        max_samples=max_samples,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        latent=latent,
+        model=model,
     )
     options = EvaluateOptions(
         project=project, version=version, workers=workers, resume=resume, fail_fast=fail_fast, on_progress=on_progress

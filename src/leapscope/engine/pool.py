@@ -29,7 +29,9 @@ __all__ = ["BatchJob", "encoded_stream", "start_workers", "stop_workers"]
 BatchJob = tuple[int, str, list[Any]]
 
 
-def start_workers(integration: Integration, subsets: list[Subset], n_workers: int, plan: Plan) -> cf.ProcessPoolExecutor | None:
+def start_workers(
+    integration: Integration, subsets: list[Subset], n_workers: int, plan: Plan
+) -> cf.ProcessPoolExecutor | None:
     """Fork ``n_workers`` encoding processes (None: encode in this process, when 0 or fork is unavailable).
 
     The plan's first sample is encoded here first: it fixes the reference shapes every worker checks against.
@@ -42,7 +44,9 @@ def start_workers(integration: Integration, subsets: list[Subset], n_workers: in
     if n_workers <= 0 or "fork" not in multiprocessing.get_all_start_methods():
         return None
     executor = cf.ProcessPoolExecutor(
-        n_workers, mp_context=multiprocessing.get_context("fork"), initializer=encode.init_worker,
+        n_workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=encode.init_worker,
         initargs=(os.getpid(), os.environ.get(SECRET_ENV)),
     )
     cf.wait([executor.submit(os.getpid) for _ in range(n_workers)])

@@ -34,7 +34,16 @@ from leapscope.store import (
     summarize,
 )
 
-__all__ = ["Claim", "ResumePoint", "claim_run", "find_resumable", "finish_run", "new_run_id", "record_failure", "resume_point"]
+__all__ = [
+    "Claim",
+    "ResumePoint",
+    "claim_run",
+    "find_resumable",
+    "finish_run",
+    "new_run_id",
+    "record_failure",
+    "resume_point",
+]
 
 logger = logging.getLogger("leapscope.engine")
 
@@ -89,7 +98,9 @@ def claim_run(ws: Workspace, version: VersionRow, config: EvaluateConfig, resume
                 f"run {resumed.id} was started with another model or integration code; fix: evaluate without "
                 "--resume to start a new run"
             )
-        lock = lock or RunLock(ws.run_dir(resumed.id)).acquire()  # RunLockedError: "run RID is being evaluated by pid N"
+        lock = (
+            lock or RunLock(ws.run_dir(resumed.id)).acquire()
+        )  # RunLockedError: "run RID is being evaluated by pid N"
         if ws.catalog.run(resumed.id).status == "complete":  # finished meanwhile by the process that held the lock
             lock.release()
             return Claim(resumed.id, None)
@@ -154,7 +165,12 @@ def finish_run(ws: Workspace, claim: Claim, counts: dict[str, Any], started: flo
         status = "failed" if counts["failed"] == counts["samples"] else "complete"
         summary = summarize(run_dir / SAMPLES_FILE) if status == "complete" else {}
         ws.catalog.update_run(
-            run_id, status=status, finished_at=time.time(), seconds=time.time() - started, counts=counts, summary=summary,
+            run_id,
+            status=status,
+            finished_at=time.time(),
+            seconds=time.time() - started,
+            counts=counts,
+            summary=summary,
             error=None if status == "complete" else "every sample failed; see errors.parquet",
         )
     except BaseException as exc:  # never leave a run 'running' forever (it would be re-evaluated on every retry)
@@ -165,5 +181,7 @@ def finish_run(ws: Workspace, claim: Claim, counts: dict[str, Any], started: flo
             claim.lock.release()
     run = ws.open_run(run_id)
     if status == "failed":
-        raise StoreError(f"run {run_id} failed: every one of its {counts['samples']} samples failed; see `{run_dir}/errors.parquet`")
+        raise StoreError(
+            f"run {run_id} failed: every one of its {counts['samples']} samples failed; see `{run_dir}/errors.parquet`"
+        )
     return run

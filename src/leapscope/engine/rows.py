@@ -106,7 +106,9 @@ def latent_blocks(rows: ChunkRows, dims: dict[str, int]) -> dict[str, np.ndarray
     for space, blocks in rows.latents.items():
         dim = dims.get(space) or max((b.shape[1] for b in blocks), default=0)
         dims[space] = dim
-        out[space] = np.concatenate([b if b.shape[1] == dim else np.full((len(b), dim), np.nan, np.float32) for b in blocks])
+        out[space] = np.concatenate(
+            [b if b.shape[1] == dim else np.full((len(b), dim), np.nan, np.float32) for b in blocks]
+        )
     return out
 
 
@@ -157,7 +159,9 @@ def _vector_columns(
     flat = values.reshape(len(values), -1)
     names, has_label = argmax_labels(flat, labels)
     names_column = scalars(names, ok, size, has_label)
-    columns[label_column(name)] = names_column.cast(pa.string()) if names_column.type != pa.null() else pa.nulls(size, pa.string())
+    columns[label_column(name)] = (
+        names_column.cast(pa.string()) if names_column.type != pa.null() else pa.nulls(size, pa.string())
+    )
     if with_score:
         columns[score_column(name)] = scalars(flat.max(1).astype(np.float64), ok, size)
     return columns
@@ -184,8 +188,13 @@ def _error_records(scored: ScoredBatch, start: int) -> list[dict[str, Any]]:
     """Rows of errors.parquet (row, subset, sample_id, function, message; redacted) of one scored batch."""
     batch = scored.batch
     return [
-        {ROW: start + position, SUBSET: batch.subset, SAMPLE_ID: str(batch.sample_ids[position]),
-         FUNCTION: redact(function), MESSAGE: redact(message)}
+        {
+            ROW: start + position,
+            SUBSET: batch.subset,
+            SAMPLE_ID: str(batch.sample_ids[position]),
+            FUNCTION: redact(function),
+            MESSAGE: redact(message),
+        }
         for position, sample_errors in scored.errors.items()
         for function, message in sample_errors
     ]

@@ -183,7 +183,9 @@ def _call_per_sample(
     for i in range(batch):
         one = {k: v[i : i + 1] for k, v in kwargs.items()}
         try:
-            value = call_user(functools.partial(fn.function, **one), name=fn_label(fn), subset=subset, sample_id=sample_ids[i])
+            value = call_user(
+                functools.partial(fn.function, **one), name=fn_label(fn), subset=subset, sample_id=sample_ids[i]
+            )
             result = validate_per_sample(fn, value, batch=1, subset=subset, sample_id=sample_ids[i])
         except LeapscopeError as exc:
             errors.append((i, fn_label(fn), str(exc)))

@@ -79,7 +79,8 @@ def latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str, 
     (none, with a warning, when the model has no such layer)."""
     if layers:
         wrapper.resolve_layers(layers)
-        return {space_name(layer): layer for layer in layers}
+        canonical = [wrapper.canonical_layer(layer) for layer in layers]  # one name whichever spelling was typed
+        return {space_name(layer): layer for layer in canonical}
     try:
         layer = wrapper.default_latent_layer()
     except ModelError as exc:

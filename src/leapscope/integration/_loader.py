@@ -141,6 +141,23 @@ def read_config(folder: Path) -> dict[str, Any]:
     return data
 
 
+def _native_entry(path: Path) -> tuple[Path, dict[str, Any], Path]:
+    """``(root, leapscope.yaml config, entry file)`` of a native integration; raises :class:`IntegrationLoadError`."""
+    if path.is_dir():
+        root, config = path, read_config(path)
+        entry = root / str(config.get("entry", DEFAULT_ENTRY))
+    else:
+        root, config, entry = path.parent, read_config(path.parent), path
+    if not entry.exists():
+        raise IntegrationLoadError(
+            f"integration entry {entry} does not exist; fix: create it (`leapscope init {root}` writes a template) "
+            f"or name the right file with 'entry:' in {root / CONFIG_FILE}"
+        )
+    if entry.suffix != ".py":
+        raise IntegrationLoadError(f"integration entry {entry} is not a .py file")
+    return root, config, entry
+
+
 def load(path: str | Path) -> LoadedIntegration:
     """Import an integration from a folder or a ``.py`` file.
 
@@ -165,23 +182,12 @@ def load(path: str | Path) -> LoadedIntegration:
     if tensorleap is not None:  # leap.yaml, or an entry importing code_loader: loaded through code-loader
         loaded: LoadedIntegration = load_tensorleap(*tensorleap)
         return loaded
-    if path.is_dir():
-        root, config = path, read_config(path)
-        entry = root / str(config.get("entry", DEFAULT_ENTRY))
-    else:
-        root, config, entry = path.parent, read_config(path.parent), path
-    if not entry.exists():
-        raise IntegrationLoadError(
-            f"integration entry {entry} does not exist; fix: create it (`leapscope init {root}` writes a template) "
-            f"or name the right file with 'entry:' in {root / CONFIG_FILE}"
-        )
-    if entry.suffix != ".py":
-        raise IntegrationLoadError(f"integration entry {entry} is not a .py file")
+    root, config, entry = _native_entry(path)
     digest = hashlib.sha256(entry.read_bytes())
     if (root / CONFIG_FILE).exists():
         digest.update((root / CONFIG_FILE).read_bytes())
     code_hash = digest.hexdigest()
-    module_name = f"_leapscope_integration_{hashlib.sha1(str(entry).encode()).hexdigest()[:12]}"
+    module_name = f"_leapscope_integration_{hashlib.sha1(str(entry).encode(), usedforsecurity=False).hexdigest()[:12]}"
     registry = Integration(name=str(config.get("name") or root.name), source=str(entry), config=config)
     spec = importlib.util.spec_from_file_location(module_name, entry)
     if spec is None or spec.loader is None:

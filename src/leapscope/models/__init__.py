@@ -50,7 +50,9 @@ def open_model(source: Any, *, layout: Layout | None = None, trust_code: bool = 
     if isinstance(source, str | Path):
         path = Path(source).expanduser()
         if not path.exists():
-            raise ModelLoadError(f"model file {path} does not exist; fix: check the path returned by @ls.load_model or --model")
+            raise ModelLoadError(
+                f"model file {path} does not exist; fix: check the path returned by @ls.load_model or --model"
+            )
         backend = backend_for_suffix(path.suffix)
         if backend is None:
             raise ModelLoadError(
@@ -65,4 +67,3 @@ def open_model(source: Any, *, layout: Layout | None = None, trust_code: bool = 
             "onnxruntime.InferenceSession from @ls.load_model"
         )
     return backend.open_object(source, layout)
-

@@ -39,7 +39,12 @@ class TensorSpec:
     layout: Layout | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape) if self.shape is not None else None, "dtype": self.dtype, "layout": self.layout}
+        return {
+            "name": self.name,
+            "shape": list(self.shape) if self.shape is not None else None,
+            "dtype": self.dtype,
+            "layout": self.layout,
+        }
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,27 @@ class LayerInfo:
     name: str
     type: str
     output_shape: tuple[int | None, ...] | None = None
+    #: a constant or shape computation (ONNX ``Constant``, ``Shape`` and nodes fed only by those); not a feature layer
+    hidden: bool = False
+
+    @property
+    def is_spatial(self) -> bool:
+        """Whether the output is a batched 4-D feature map (usable by Grad-CAM / LayerCAM)."""
+        return self.output_shape is not None and len(self.output_shape) == 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "output_shape": None if self.output_shape is None else list(self.output_shape),
+            "spatial": self.is_spatial,
+            "hidden": self.hidden,
+        }
 
 
-def infer_layout(shape: Sequence[int | None] | None, declared: Layout | None = None, *, what: str = "") -> Layout | None:
+def infer_layout(
+    shape: Sequence[int | None] | None, declared: Layout | None = None, *, what: str = ""
+) -> Layout | None:
     """Channel layout of a batched 4-D image shape.
 
     ``declared`` wins. Otherwise a shape whose axis 1 is 1 or 3 and last axis is
@@ -119,12 +142,33 @@ class ModelWrapper(abc.ABC):
     def _predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
 
     @abc.abstractmethod
-    def _forward_with(self, inputs: list[np.ndarray], layers: list[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def _forward_with(
+        self, inputs: list[np.ndarray], layers: list[str]
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         """Outputs and the raw activations of ``layers`` from ONE forward pass."""
 
     @abc.abstractmethod
     def layers(self) -> list[LayerInfo]:
         """Every layer in execution order."""
+
+    def layer_info(self, include_hidden: bool = False) -> list[LayerInfo]:
+        """The layers as :meth:`layers` lists them, without the hidden ones (constants and
+        shape computations, see :attr:`LayerInfo.hidden`) unless ``include_hidden``.
+
+        Every name is canonical: :meth:`activations`, ``--latent`` and Grad-CAM's ``layer`` accept it."""
+        return [layer for layer in self.layers() if include_hidden or not layer.hidden]
+
+    def canonical_layer(self, name: str) -> str:
+        """The canonical spelling of a layer name (ONNX: the onnx2torch module name maps to the
+        ONNX node name); a name that is already canonical, or unknown, is returned unchanged."""
+        return name
+
+    def default_latent_or_none(self) -> str | None:
+        """:meth:`default_latent_layer`, or ``None`` when the model has none."""
+        try:
+            return self.default_latent_layer()
+        except ModelError:
+            return None
 
     @abc.abstractmethod
     def default_latent_layer(self) -> str:
@@ -154,11 +198,16 @@ class ModelWrapper(abc.ABC):
         """
         module = self.torch_module()
         modules = dict(module.named_modules())
-        name = layer if layer in modules else layer.lstrip("/")
+        # onnx2torch names a node's module after the node name with '.' -> '/' and no leading '/'
+        name = next((n for n in (layer, layer.lstrip("/"), layer.replace(".", "/").lstrip("/")) if n in modules), layer)
         if name not in modules:
-            raise ModelError(f"explain: layer '{layer}' not found in the differentiable view; layers: {', '.join(list(modules)[1:15])}")
+            raise ModelError(
+                f"explain: layer '{layer}' not found in the differentiable view; layers: {', '.join(list(modules)[1:15])}"
+            )
         captured: dict[str, Any] = {}
-        handle = modules[name].register_forward_hook(lambda m, a, out: captured.__setitem__("act", out[0] if isinstance(out, tuple) else out))
+        handle = modules[name].register_forward_hook(
+            lambda m, a, out: captured.__setitem__("act", out[0] if isinstance(out, tuple) else out)
+        )
         try:
             out = module(x)
         finally:
@@ -211,9 +260,13 @@ class ModelWrapper(abc.ABC):
                     f"input '{spec.name}': dtype {arr.dtype}, the model expects {spec.dtype}; fix: convert with "
                     f"astype(np.{spec.dtype}) in the input encoder"
                 )
-            if spec.shape is not None and (arr.ndim != len(spec.shape) or any(
-                d is not None and i > 0 and d != a for i, (d, a) in enumerate(zip(spec.shape, arr.shape, strict=False))
-            )):
+            if spec.shape is not None and (
+                arr.ndim != len(spec.shape)
+                or any(
+                    d is not None and i > 0 and d != a
+                    for i, (d, a) in enumerate(zip(spec.shape, arr.shape, strict=False))
+                )
+            ):
                 raise ModelInputError(
                     f"input '{spec.name}': got shape {arr.shape}, the model expects {_fmt_shape(spec.shape)} "
                     "(first axis = batch); fix: make the input encoder return one sample of shape "
@@ -282,19 +335,25 @@ class ModelWrapper(abc.ABC):
         names = self.resolve_layers(latent_layers or [self.default_latent_layer()])
         arrays = self.check_inputs(inputs)
         outputs, acts = self._forward_with(arrays, names)
-        return outputs, {k: pool_activation(v, pool, self.internal_layout).astype(np.float32, copy=False) for k, v in acts.items()}
+        return outputs, {
+            k: pool_activation(v, pool, self.internal_layout).astype(np.float32, copy=False) for k, v in acts.items()
+        }
 
     def resolve_layers(self, layers: Sequence[str]) -> list[str]:
         """Check layer names; raises :class:`ModelError` listing close matches for an unknown one."""
-        known = [layer.name for layer in self.layers()]
-        known_set = set(known)
+        known_set = {layer.name for layer in self.layers()}
+        known = [layer.name for layer in self.layer_info()]  # suggestions: no constants / shape ops
         for name in layers:
             if name not in known_set and not self._accepts_layer(name):
                 close = difflib.get_close_matches(name, known, n=5, cutoff=0.4)
-                hint = f"close matches: {', '.join(close)}" if close else f"layers: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}"
+                hint = (
+                    f"close matches: {', '.join(close)}"
+                    if close
+                    else f"layers: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}"
+                )
                 raise ModelError(
                     f"unknown layer '{name}' in the {self.framework} model; {hint}; fix: pick a name from "
-                    "`leapscope.models.open_model(...).layers()`"
+                    "`leapscope layers MODEL` (or `leapscope.models.open_model(...).layer_info()`)"
                 )
         return list(layers)
 

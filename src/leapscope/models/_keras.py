@@ -120,7 +120,10 @@ class KerasModel(ModelWrapper):
             )
             for i, t in enumerate(model.inputs)
         ]
-        self.outputs = [TensorSpec(_tensor_name(t, f"output_{i}"), tuple(t.shape), str(t.dtype)) for i, t in enumerate(model.outputs)]
+        self.outputs = [
+            TensorSpec(_tensor_name(t, f"output_{i}"), tuple(t.shape), str(t.dtype))
+            for i, t in enumerate(model.outputs)
+        ]
         self._submodels: dict[tuple[str, ...], Any] = {}
 
     def _call(self, model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -134,7 +137,9 @@ class KerasModel(ModelWrapper):
     def _predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return self._call(self.model, inputs)
 
-    def _forward_with(self, inputs: list[np.ndarray], layers: list[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def _forward_with(
+        self, inputs: list[np.ndarray], layers: list[str]
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         key = tuple(dict.fromkeys(layers))
         sub = self._submodels.get(key)
         if sub is None:
@@ -162,7 +167,9 @@ class KerasModel(ModelWrapper):
         keras = import_keras()
         dense = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
         if not dense:
-            raise ModelError("the Keras model has no Dense layer, so no default latent layer; fix: name one with --latent")
+            raise ModelError(
+                "the Keras model has no Dense layer, so no default latent layer; fix: name one with --latent"
+            )
         last = dense[-1]
         try:
             parent = last._inbound_nodes[0].input_tensors[0]._keras_history.operation
@@ -173,7 +180,9 @@ class KerasModel(ModelWrapper):
         names = [layer.name for layer in self.layers()]
         position = names.index(last.name)
         if position == 0:
-            raise ModelError(f"the last Dense layer '{last.name}' is the first layer; fix: name a latent layer with --latent")
+            raise ModelError(
+                f"the last Dense layer '{last.name}' is the first layer; fix: name a latent layer with --latent"
+            )
         return names[position - 1]
 
     def activation_and_output(self, x: Any, layer: str, output: int = 0) -> tuple[Any, Any]:
@@ -217,9 +226,12 @@ def _tensor_name(tensor: Any, default: Any) -> str:
     return str(name) if name else str(default)
 
 
-register_backend(Backend(
-    "keras", (".h5", ".hdf5", ".keras"),
-    open_path=lambda path, layout, trust_code: KerasModel(path, layout=layout, trust_code=trust_code),
-    accepts=lambda obj: defined_in(obj, "keras"),
-    open_object=lambda obj, layout: KerasModel(obj, layout=layout),
-))
+register_backend(
+    Backend(
+        "keras",
+        (".h5", ".hdf5", ".keras"),
+        open_path=lambda path, layout, trust_code: KerasModel(path, layout=layout, trust_code=trust_code),
+        accepts=lambda obj: defined_in(obj, "keras"),
+        open_object=lambda obj, layout: KerasModel(obj, layout=layout),
+    )
+)

@@ -32,6 +32,24 @@ _ORT_TYPES = {
     "tensor(bool)": "bool",
 }
 _DENSE_OPS = ("Gemm", "MatMul")
+#: ops whose output is a shape or size, never features
+_SHAPE_OPS = frozenset({"Shape", "Size"})
+# ops that grow a feature map: an encoder-decoder's bottleneck is the last map before the first of them
+_UPSAMPLING_OPS = frozenset({"Resize", "Upsample", "ConvTranspose", "DepthToSpace"})
+
+
+def torch_module_names(nodes: Any) -> list[str]:
+    """The onnx2torch module name of each ONNX node, in graph order: the node's domain and name
+    (op type when unnamed) with '.' -> '/', no leading '/', and ``_1``, ``_2`` ... on repeats
+    (``onnx2torch.onnx_graph.OnnxGraph.generate_node_name`` and its de-duplication)."""
+    counts: dict[str, int] = {}
+    names = []
+    for node in nodes:
+        base = (f"{node.domain}/" + (node.name.replace(".", "/") or node.op_type)).lstrip("/")
+        seen = counts.get(base, 0)
+        counts[base] = seen + 1
+        names.append(base + (f"_{seen}" if seen else ""))
+    return names
 
 
 def _session_options() -> ort.SessionOptions:
@@ -82,17 +100,28 @@ class OnnxModel(ModelWrapper):
             self.path = Path(source)
             try:
                 self.proto = onnx.load(str(self.path))
-                self.session = ort.InferenceSession(str(self.path), _session_options(), providers=["CPUExecutionProvider"])
+                self.session = ort.InferenceSession(
+                    str(self.path), _session_options(), providers=["CPUExecutionProvider"]
+                )
             except Exception as exc:
                 raise ModelLoadError(f"cannot load ONNX model {self.path}: {type(exc).__name__}: {exc}") from exc
         self.inputs = [
-            TensorSpec(i.name, _dims(i.shape), _ORT_TYPES.get(i.type, i.type), infer_layout(_dims(i.shape), layout, what=f"input '{i.name}'"))
+            TensorSpec(
+                i.name,
+                _dims(i.shape),
+                _ORT_TYPES.get(i.type, i.type),
+                infer_layout(_dims(i.shape), layout, what=f"input '{i.name}'"),
+            )
             for i in self.session.get_inputs()
         ]
-        self.outputs = [TensorSpec(o.name, _dims(o.shape), _ORT_TYPES.get(o.type, o.type)) for o in self.session.get_outputs()]
+        self.outputs = [
+            TensorSpec(o.name, _dims(o.shape), _ORT_TYPES.get(o.type, o.type)) for o in self.session.get_outputs()
+        ]
         self._output_names = [o.name for o in self.outputs]
         self._layers: list[LayerInfo] | None = None
         self._value_of_layer: dict[str, str] = {}
+        self._layer_of_torch: dict[str, str] = {}
+        self._torch_of_layer: dict[str, str] = {}
         self._latent_sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
         self._torch: torch.nn.Module | None = None
         self._torch_reason: str | None = None
@@ -117,24 +146,59 @@ class OnnxModel(ModelWrapper):
             for vi in [*inferred.graph.value_info, *inferred.graph.output]:
                 dims = vi.type.tensor_type.shape.dim
                 shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+            # data values: graph inputs and what is computed from them, except through Shape/Size
+            data = {i.name for i in self.proto.graph.input} - {init.name for init in self.proto.graph.initializer}
             layers = []
+            torch_names = torch_module_names(self.proto.graph.node)
             for i, node in enumerate(self.proto.graph.node):
+                carries_data = node.op_type not in _SHAPE_OPS and any(value in data for value in node.input)
+                if carries_data:
+                    data.update(o for o in node.output if o)
                 if not node.output or not node.output[0]:
                     continue
                 name = node.name or node.output[0] or f"{node.op_type}_{i}"
                 self._value_of_layer[name] = node.output[0]
-                layers.append(LayerInfo(name, node.op_type, shapes.get(node.output[0])))
+                self._layer_of_torch.setdefault(torch_names[i], name)
+                self._torch_of_layer[name] = torch_names[i]
+                layers.append(LayerInfo(name, node.op_type, shapes.get(node.output[0]), hidden=not carries_data))
             self._layers = layers
         return self._layers
 
-    def _accepts_layer(self, name: str) -> bool:
-        # any graph value name (a node output) is also a valid "layer"
+    def canonical_layer(self, name: str) -> str:
+        """The ONNX node name for ``name`` given as a node name, an onnx2torch module name
+        (``p2o/Concat/0`` for node ``p2o.Concat.0``) or with/without the leading ``/``."""
         self.layers()
-        return name in set(self._value_of_layer.values()) or any(name == i.name for i in self.inputs)
+        if name in self._value_of_layer:
+            return name
+        for candidate in (name, name.lstrip("/"), name.replace(".", "/").lstrip("/")):
+            if candidate in self._layer_of_torch:
+                return self._layer_of_torch[candidate]
+        if "/" + name in self._value_of_layer:
+            return "/" + name
+        return name
+
+    def _accepts_layer(self, name: str) -> bool:
+        # any graph value name (a node output) is also a valid "layer", and so is an onnx2torch module name
+        self.layers()
+        return (
+            self.canonical_layer(name) in self._value_of_layer
+            or name in set(self._value_of_layer.values())
+            or any(name == i.name for i in self.inputs)
+        )
 
     def _value(self, layer: str) -> str:
         self.layers()
-        return self._value_of_layer.get(layer, layer)
+        return self._value_of_layer.get(self.canonical_layer(layer), layer)
+
+    def activation_and_output(self, x: torch.Tensor, layer: str, output: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`ModelWrapper.activation_and_output`; ``layer`` may be the ONNX node name (as
+        :meth:`layers` lists it) or the onnx2torch module name."""
+        self.layers()
+        canonical = self.canonical_layer(layer)
+        module_name = self._torch_of_layer.get(canonical, layer)
+        if module_name not in dict(self.torch_module().named_modules()):
+            module_name = layer
+        return super().activation_and_output(x, module_name, output)
 
     def default_latent_layer(self) -> str:
         layers = self.layers()
@@ -142,10 +206,33 @@ class OnnxModel(ModelWrapper):
         for node in reversed(self.proto.graph.node):
             if node.op_type in _DENSE_OPS and node.input and node.input[0] in producer:
                 return producer[node.input[0]]
+        spatial = self._deepest_spatial_layer(layers)
+        if spatial is not None:
+            logger.info("no dense layer: the default latent space is the deepest feature map %s (pooled)", spatial)
+            return spatial
         raise ModelError(
-            "the ONNX model has no Gemm/MatMul layer fed by another layer, so there is no default latent layer; "
-            "fix: name one with --latent LAYER (see leapscope.models.open_model(path).layers())"
+            "the ONNX model has no Gemm/MatMul layer fed by another layer and no 4-D feature map, so there is no "
+            "default latent layer; fix: name one with --latent LAYER (`leapscope layers MODEL` lists them)"
         )
+
+    def _deepest_spatial_layer(self, layers: list[LayerInfo]) -> str | None:
+        """The encoder's bottleneck of a conv-only or encoder-decoder model: among the 4-D feature maps before
+        the first upsampling node (all of them when there is none), the one with the smallest known spatial
+        area, the latest on a tie (dynamic H, W: the latest)."""
+        candidates: list[tuple[int, LayerInfo]] = []
+        for index, layer in enumerate(layers):
+            if layer.type in _UPSAMPLING_OPS:
+                break
+            if not layer.hidden and layer.is_spatial:
+                candidates.append((index, layer))
+        if not candidates:
+            return None
+
+        def area(layer: LayerInfo) -> float:
+            h, w = (layer.output_shape or (None,) * 4)[2:4]  # NCHW in ONNX
+            return float(h * w) if h and w else float("inf")
+
+        return min(candidates, key=lambda item: (area(item[1]), -item[0]))[1].name
 
     def _session_with(self, values: tuple[str, ...]) -> ort.InferenceSession:
         session = self._latent_sessions.get(values)
@@ -159,11 +246,15 @@ class OnnxModel(ModelWrapper):
             for value in values:
                 if value not in present:
                     proto.graph.output.append(onnx.ValueInfoProto(name=value))
-            session = ort.InferenceSession(proto.SerializeToString(), _session_options(), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                proto.SerializeToString(), _session_options(), providers=["CPUExecutionProvider"]
+            )
             self._latent_sessions[values] = session
         return session
 
-    def _forward_with(self, inputs: list[np.ndarray], layers: list[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def _forward_with(
+        self, inputs: list[np.ndarray], layers: list[str]
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         values = tuple(dict.fromkeys(self._value(layer) for layer in layers))
         session = self._session_with(values)
         results = session.run([*self._output_names, *values], self._feed(inputs))
@@ -201,9 +292,12 @@ class OnnxModel(ModelWrapper):
         return self._torch
 
 
-register_backend(Backend(
-    "onnx", (".onnx",),
-    open_path=lambda path, layout, trust_code: OnnxModel(path, layout=layout),
-    accepts=lambda obj: type(obj).__module__.split(".")[0] == "onnxruntime",
-    open_object=lambda obj, layout: OnnxModel(obj, layout=layout),
-))
+register_backend(
+    Backend(
+        "onnx",
+        (".onnx",),
+        open_path=lambda path, layout, trust_code: OnnxModel(path, layout=layout),
+        accepts=lambda obj: type(obj).__module__.split(".")[0] == "onnxruntime",
+        open_object=lambda obj, layout: OnnxModel(obj, layout=layout),
+    )
+)

@@ -192,8 +192,9 @@ def _convert(proto: onnx.ModelProto) -> torch.nn.Module:
             raise first from None
 
 
-def convert_checked(proto: onnx.ModelProto, predict: Predict, inputs: Sequence[TensorSpec],
-                    outputs: Sequence[TensorSpec]) -> tuple[torch.nn.Module | None, str | None]:
+def convert_checked(
+    proto: onnx.ModelProto, predict: Predict, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
+) -> tuple[torch.nn.Module | None, str | None]:
     """Convert with onnx2torch and compare with ``predict`` (onnxruntime) on a probe batch.
 
     ``inputs`` / ``outputs`` are the model's tensor specs (the probe batch follows ``inputs``).

@@ -70,4 +70,6 @@ def backend_for_object(obj: Any) -> Backend | None:
 
 def defined_in(obj: Any, package: str) -> bool:
     """Whether ``obj``'s class, or a base class, comes from ``package`` (``"torch"``, ``"keras"``)."""
-    return type(obj).__module__.split(".")[0] == package or any(c.__module__.startswith(package) for c in type(obj).__mro__)
+    return type(obj).__module__.split(".")[0] == package or any(
+        c.__module__.startswith(package) for c in type(obj).__mro__
+    )

@@ -63,7 +63,9 @@ def _to_list(out: Any) -> tuple[list[Any], list[str] | None]:
         return list(out.values()), [str(k) for k in out]
     if isinstance(out, list | tuple):
         return list(out), None
-    raise ModelError(f"the torch model returned {type(out).__name__}; expected a tensor, or a tuple/list/dict of tensors")
+    raise ModelError(
+        f"the torch model returned {type(out).__name__}; expected a tensor, or a tuple/list/dict of tensors"
+    )
 
 
 class TorchModel(ModelWrapper):
@@ -93,6 +95,7 @@ class TorchModel(ModelWrapper):
         self.outputs = [TensorSpec("output", None)]
         self._outputs_known = False
         self._shapes: dict[str, tuple[int | None, ...]] = {}
+        self._leaf_shapes_known = False
 
     def _leaves(self) -> list[tuple[str, Any]]:
         return [(name, m) for name, m in self.module.named_modules() if name and not any(True for _ in m.children())]
@@ -105,7 +108,11 @@ class TorchModel(ModelWrapper):
     def _record_outputs(self, outs: list[Any], names: list[str] | None) -> None:
         if not self._outputs_known:
             self.outputs = [
-                TensorSpec(names[i] if names else ("output" if len(outs) == 1 else f"output_{i}"), (None, *o.shape[1:]), str(o.dtype).replace("torch.", ""))
+                TensorSpec(
+                    names[i] if names else ("output" if len(outs) == 1 else f"output_{i}"),
+                    (None, *o.shape[1:]),
+                    str(o.dtype).replace("torch.", ""),
+                )
                 for i, o in enumerate(outs)
             ]
             self._outputs_known = True
@@ -114,7 +121,9 @@ class TorchModel(ModelWrapper):
         outputs, _ = self._forward_with(inputs, [])
         return outputs
 
-    def _forward_with(self, inputs: list[np.ndarray], layers: list[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def _forward_with(
+        self, inputs: list[np.ndarray], layers: list[str]
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         import torch
 
         if layers and self.scripted:
@@ -125,14 +134,31 @@ class TorchModel(ModelWrapper):
         captured: dict[str, Any] = {}
         handles = []
         modules = dict(self.module.named_modules())
+        if not self._leaf_shapes_known and not self.scripted:
+            # once, on the first forward: every leaf's output shape, for layers() / `leapscope layers`
+            self._leaf_shapes_known = True
+            for leaf_name, leaf in self._leaves():
+                handles.append(
+                    leaf.register_forward_hook(
+                        lambda m, args, out, key=leaf_name: (
+                            self._shapes.__setitem__(key, (None, *out.shape[1:])) if hasattr(out, "shape") else None
+                        )
+                    )
+                )
         for layer in layers:
             name, is_input = (layer[: -len(INPUT_SUFFIX)], True) if layer.endswith(INPUT_SUFFIX) else (layer, False)
             if is_input:
-                handles.append(modules[name].register_forward_pre_hook(lambda m, args, key=layer: captured.__setitem__(key, args[0])))
+                handles.append(
+                    modules[name].register_forward_pre_hook(
+                        lambda m, args, key=layer: captured.__setitem__(key, args[0])
+                    )
+                )
             else:
                 handles.append(
                     modules[name].register_forward_hook(
-                        lambda m, args, out, key=layer: captured.__setitem__(key, out[0] if isinstance(out, tuple | list) else out)
+                        lambda m, args, out, key=layer: captured.__setitem__(
+                            key, out[0] if isinstance(out, tuple | list) else out
+                        )
                     )
                 )
         try:
@@ -165,7 +191,9 @@ class TorchModel(ModelWrapper):
             fix = f"make the input encoder return samples whose last axis has {want} values (or change the layer's in_features)"
         elif match := _CHANNELS.search(text):
             want, got = match.group(1), match.group(2)
-            detail = f"a convolution expects {want} channels on axis 1 (torch is channels first, NCHW), the input has {got}"
+            detail = (
+                f"a convolution expects {want} channels on axis 1 (torch is channels first, NCHW), the input has {got}"
+            )
             fix = (
                 "make the input encoder return (C, H, W) samples, e.g. np.transpose(x, (2, 0, 1)) for an (H, W, C) "
                 "image, with the channel count the model was trained on"
@@ -179,6 +207,7 @@ class TorchModel(ModelWrapper):
         )
 
     def layers(self) -> list[LayerInfo]:
+        """The ``named_modules()`` leaves; output shapes are known once the model has run a batch."""
         return [LayerInfo(name, type(m).__name__, self._shapes.get(name)) for name, m in self._leaves()]
 
     def _accepts_layer(self, name: str) -> bool:
@@ -191,7 +220,9 @@ class TorchModel(ModelWrapper):
 
         linears = [name for name, m in self._leaves() if isinstance(m, torch.nn.Linear)]
         if not linears:
-            raise ModelError("the torch model has no nn.Linear layer, so no default latent layer; fix: name one with --latent")
+            raise ModelError(
+                "the torch model has no nn.Linear layer, so no default latent layer; fix: name one with --latent"
+            )
         return linears[-1] + INPUT_SUFFIX
 
     def torch_module(self) -> Any:
@@ -215,10 +246,13 @@ def _params(module: Any) -> list[inspect.Parameter]:
         return []
 
 
-register_backend(Backend(
-    "torch", (".pt", ".pth", ".pt2"),
-    open_path=lambda path, layout, trust_code: TorchModel(load_torch_file(path), layout=layout),
-    # a Keras 3 model on the torch backend is a torch.nn.Module too: the Keras backend wraps it
-    accepts=lambda obj: defined_in(obj, "torch") and not defined_in(obj, "keras"),
-    open_object=lambda obj, layout: TorchModel(obj, layout=layout),
-))
+register_backend(
+    Backend(
+        "torch",
+        (".pt", ".pth", ".pt2"),
+        open_path=lambda path, layout, trust_code: TorchModel(load_torch_file(path), layout=layout),
+        # a Keras 3 model on the torch backend is a torch.nn.Module too: the Keras backend wraps it
+        accepts=lambda obj: defined_in(obj, "torch") and not defined_in(obj, "keras"),
+        open_object=lambda obj, layout: TorchModel(obj, layout=layout),
+    )
+)

@@ -132,7 +132,12 @@ def _errors(run: Run) -> _Table | None:
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 1] + "…"
         rows.append([_cell(e.get(SUBSET)), _cell(e.get(SAMPLE_ID)), _cell(e.get(FUNCTION)), message])
-    return _Table(["subset", "sample", "function", "error"], rows, more=errors.num_rows - len(head), path=str(run.dir / ERRORS_FILE))
+    return _Table(
+        ["subset", "sample", "function", "error"],
+        rows,
+        more=errors.num_rows - len(head),
+        path=str(run.dir / ERRORS_FILE),
+    )
 
 
 def _metadata_charts(run: Run, df: Any, metric_cols: list[str]) -> list[_Image]:
@@ -176,7 +181,15 @@ def _confusion(run: Run, summary: dict[str, Any]) -> _Image | None:
         ax.set_ylabel("ground truth")
         for (i, j), v in np.ndenumerate(matrix):
             if v:
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > matrix.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(v),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v > matrix.max() / 2 else "black",
+                )
         return _Image(_png(fig), "confusion matrix")
     except Exception:  # noqa: BLE001 - runs without class labels have no confusion matrix
         return None
@@ -207,8 +220,16 @@ def _insights(run: Run, df: Any, ctx: Any, visual: str | None, top_insights: int
         if test:
             bound = "≥ " + str(test["min"]) if "min" in test else "≤ " + str(test.get("max"))
             suggested = {"metric": str(test["metric"]), "bound": bound, "filter": str(test["filter"])}
-        insights.append({"severity": f"{insight.severity:.2f}", "type": str(insight.type), "title": insight.title,
-                         "explanation": insight.explanation, "test": suggested, "thumbs": _thumbs(ctx, samples, visual)})
+        insights.append(
+            {
+                "severity": f"{insight.severity:.2f}",
+                "type": str(insight.type),
+                "title": insight.title,
+                "explanation": insight.explanation,
+                "test": suggested,
+                "thumbs": _thumbs(ctx, samples, visual),
+            }
+        )
     return insights
 
 
@@ -228,8 +249,15 @@ def _heatmaps(df: Any, ctx: Any, visual: str | None, metric_cols: list[str], met
             continue
         if kind == "image/png":
             label = ctx.labels[result.target[0]] if ctx.labels else result.target[0]
-            heatmaps.append({"image": _Image(_data_uri(payload), width=160), "subset": str(subset), "sample_id": str(sample_id),
-                             "method": method, "label": str(label)})
+            heatmaps.append(
+                {
+                    "image": _Image(_data_uri(payload), width=160),
+                    "subset": str(subset),
+                    "sample_id": str(sample_id),
+                    "method": method,
+                    "label": str(label),
+                }
+            )
     return heatmaps
 
 
@@ -239,14 +267,27 @@ def _context(run: Run, *, top_insights: int, heatmap_method: str) -> dict[str, A
     summary = run.row.summary or {}
     metric_cols = [c for c in df.columns if is_score_column(c)]
     ctx = RunContext(run)
-    visual = next((n for n, v in ctx.loaded.integration.visualizers.items() if v.visualizer_type.value == "image"), None)
+    visual = next(
+        (n for n, v in ctx.loaded.integration.visualizers.items() if v.visualizer_type.value == "image"), None
+    )
 
-    rows = [[_cell(c) for c in [s, v.get("samples"), v.get("failed"), *[v.get(c) for c in metric_cols]]] for s, v in summary.items()]
+    rows = [
+        [_cell(c) for c in [s, v.get("samples"), v.get("failed"), *[v.get(c) for c in metric_cols]]]
+        for s, v in summary.items()
+    ]
     r = run.row
     samples_count = r.counts.get("samples") if r.counts else None
-    info = {"id": r.id, "project": r.project, "version": r.version, "samples": "?" if samples_count is None else samples_count,
-            "framework": run.typed_manifest.model.framework, "generated": time.strftime("%Y-%m-%d %H:%M")}
-    data = _json_safe({"run": r.id, "project": r.project, "version": r.version, "samples": samples_count, "summary": summary})
+    info = {
+        "id": r.id,
+        "project": r.project,
+        "version": r.version,
+        "samples": "?" if samples_count is None else samples_count,
+        "framework": run.typed_manifest.model.framework,
+        "generated": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    data = _json_safe(
+        {"run": r.id, "project": r.project, "version": r.version, "samples": samples_count, "summary": summary}
+    )
     return {
         "run": info,
         "data": data,

@@ -66,16 +66,38 @@ def visual_to_payload(visual: Any) -> tuple[str, Any]:
             draw.text((x0 + 2, y0 + 2), f"{box.label} {box.confidence:.2f}", fill=(255, 0, 0))
         return "image/png", _png(np.asarray(img))
     if isinstance(visual, v.HorizontalBar):
-        return "application/json", {"type": "horizontal_bar", "labels": visual.labels, "body": visual.body.tolist(),
-                                    "gt": None if visual.gt is None else visual.gt.tolist()}
+        return "application/json", {
+            "type": "horizontal_bar",
+            "labels": visual.labels,
+            "body": visual.body.tolist(),
+            "gt": None if visual.gt is None else visual.gt.tolist(),
+        }
     if isinstance(visual, v.Graph):
-        return "application/json", {"type": "graph", "data": visual.data.tolist(), "x_label": visual.x_label, "y_label": visual.y_label}
+        return "application/json", {
+            "type": "graph",
+            "data": visual.data.tolist(),
+            "x_label": visual.x_label,
+            "y_label": visual.y_label,
+        }
     if isinstance(visual, v.Text):
-        return "application/json", {"type": "text", "tokens": visual.tokens, "heatmap": None if visual.heatmap is None else visual.heatmap.tolist()}
+        return "application/json", {
+            "type": "text",
+            "tokens": visual.tokens,
+            "heatmap": None if visual.heatmap is None else visual.heatmap.tolist(),
+        }
     if isinstance(visual, v.TextMask):
-        return "application/json", {"type": "text_mask", "tokens": visual.tokens, "mask": visual.mask.tolist(), "labels": visual.labels}
+        return "application/json", {
+            "type": "text_mask",
+            "tokens": visual.tokens,
+            "mask": visual.mask.tolist(),
+            "labels": visual.labels,
+        }
     if isinstance(visual, v.Audio):
-        return "application/json", {"type": "audio", "sample_rate": visual.sample_rate, "data": visual.data.tolist()[:200000]}
+        return "application/json", {
+            "type": "audio",
+            "sample_rate": visual.sample_rate,
+            "data": visual.data.tolist()[:200000],
+        }
     if isinstance(visual, v.Video):
         return "image/png", _png(visual.frames[0].astype(np.uint8))
     raise TypeError(f"no renderer for {type(visual).__name__}")

@@ -47,7 +47,9 @@ class AnalyzeConfig:
     space: str | None = None
 
 
-def analyze(run: Run, config: AnalyzeConfig | None = None, *, workspace: Workspace | None = None, **options: Any) -> list[Insight]:
+def analyze(
+    run: Run, config: AnalyzeConfig | None = None, *, workspace: Workspace | None = None, **options: Any
+) -> list[Insight]:
     """Find every insight type on a run; store them (insights.json + catalog); return them ranked.
 
     ``options`` are :class:`AnalyzeConfig` fields (``types=``, ``seed=``, ``min_samples=``,
@@ -74,8 +76,16 @@ def analyze(run: Run, config: AnalyzeConfig | None = None, *, workspace: Workspa
             found += detector.detect(data, detect)
         timings[detector.name] = round(time.perf_counter() - start, 3)
     found.sort(key=lambda i: -i.severity)
-    write_json(run.dir / INSIGHTS_FILE, {"run_id": run.id, "seed": config.seed, "timings": timings,
-                                         "clusters": clusters.tolist(), "insights": [i.to_dict() for i in found]})
+    write_json(
+        run.dir / INSIGHTS_FILE,
+        {
+            "run_id": run.id,
+            "seed": config.seed,
+            "timings": timings,
+            "clusters": clusters.tolist(),
+            "insights": [i.to_dict() for i in found],
+        },
+    )
     (workspace or Workspace(run.dir.parents[1])).catalog.save_insights(run.id, [i.to_dict() for i in found])
     return found
 

@@ -14,7 +14,15 @@ from leapscope.store._schema import GT_PREFIX, PRED_PREFIX, SUBSET
 
 __all__ = ["AGGREGATES", "aggregate", "compare_runs", "confusion_matrix", "metadata_columns"]
 
-AGGREGATES = {"mean": "avg", "count": "count", "median": "median", "min": "min", "max": "max", "sum": "sum", "std": "stddev_samp"}
+AGGREGATES = {
+    "mean": "avg",
+    "count": "count",
+    "median": "median",
+    "min": "min",
+    "max": "max",
+    "sum": "sum",
+    "std": "stddev_samp",
+}
 """Aggregate name -> DuckDB function."""
 
 
@@ -22,7 +30,9 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def aggregate(run: Run, column: str, *, by: Sequence[str] = (), agg: str = "mean", where: str | None = None) -> pd.DataFrame:
+def aggregate(
+    run: Run, column: str, *, by: Sequence[str] = (), agg: str = "mean", where: str | None = None
+) -> pd.DataFrame:
     """``agg(column)`` grouped by metadata/subset columns, via DuckDB over the run's samples.
 
     ``where`` selects rows first: ``column op literal [and ...]`` (e.g. ``digit_label == "8"``),
@@ -83,7 +93,9 @@ def confusion_matrix(run: Run, *, subset: str | None = None) -> tuple[list[str],
     return labels, matrix
 
 
-def compare_runs(workspace: Workspace, project: str, column: str, *, by: Sequence[str] = (), agg: str = "mean") -> pd.DataFrame:
+def compare_runs(
+    workspace: Workspace, project: str, column: str, *, by: Sequence[str] = (), agg: str = "mean"
+) -> pd.DataFrame:
     """The same aggregate for every complete run of a project (one row per run and group).
 
     Raises

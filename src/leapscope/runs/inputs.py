@@ -49,7 +49,11 @@ def _probabilities(run: Run, prediction: str, k: int) -> np.ndarray | None:
     column = table[pred_column(prediction)]
     pred_probs = np.full((table.num_rows, k), np.nan, np.float32)
     valid = np.asarray(column.is_valid())
-    flat = np.asarray(column.drop_null().combine_chunks().flatten(), dtype=np.float32) if valid.any() else np.zeros(0, np.float32)
+    flat = (
+        np.asarray(column.drop_null().combine_chunks().flatten(), dtype=np.float32)
+        if valid.any()
+        else np.zeros(0, np.float32)
+    )
     pred_probs[valid] = as_probabilities(flat.reshape(-1, k))
     return pred_probs
 
@@ -86,8 +90,10 @@ def analysis_input(run: Run, space: str | None = None) -> AnalysisInput:
     labels = _given_labels(run, class_names) if labeled else np.full(table.num_rows, -1, np.int64)
     try:
         latent = np.asarray(run.latent(space), dtype=np.float32)
+        latent_name: str | None = space or run.latent_spaces[0]
     except StoreError:
         latent = np.zeros((table.num_rows, 0), np.float32)
+        latent_name = None
     return AnalysisInput(
         subset=np.asarray(table[SUBSET].to_pylist(), dtype=object),
         sample_id=np.asarray(table[SAMPLE_ID].to_pylist(), dtype=object),
@@ -101,4 +107,5 @@ def analysis_input(run: Run, space: str | None = None) -> AnalysisInput:
         class_names=class_names,
         metadata=table.select(metadata_columns(run)).to_pandas(),
         input_hash=np.asarray(table[INPUT_HASH].to_pylist(), dtype=object) if INPUT_HASH in names else None,
+        latent_name=latent_name,
     )

@@ -13,7 +13,9 @@ from leapscope.store._schema import projection_file
 __all__ = ["projection"]
 
 
-def projection(run: Run, *, space: str | None = None, method: Method = "pca", n_components: int = 2, seed: int = 0, **params: Any) -> np.ndarray:
+def projection(
+    run: Run, *, space: str | None = None, method: Method = "pca", n_components: int = 2, seed: int = 0, **params: Any
+) -> np.ndarray:
     """(N, n_components) float32 projection of a latent space, cached under ``projections/`` by content hash.
 
     See :func:`leapscope.analysis.projections.project` for the methods and ``params``.

@@ -39,7 +39,9 @@ class RunContext:
         info = self.run.typed_manifest.integration
         root, entry = Path(info.root), Path(info.entry)
         if not entry.exists():
-            raise StoreError(f"run {self.run.id}: its integration {entry} is gone; sample visuals need it to re-encode samples")
+            raise StoreError(
+                f"run {self.run.id}: its integration {entry} is gone; sample visuals need it to re-encode samples"
+            )
         return load(entry if entry.parent != root or entry.name != "integration.py" else root)
 
     @cached_property
@@ -79,10 +81,16 @@ class RunContext:
         if key not in data:
             raise StoreError(f"subset '{subset}' has no sample id {sample_id!r}")
         integ = self.loaded.integration
-        inputs = {n: np.asarray(call_user(f.function, key, data, name=fn_label(f), subset=subset, sample_id=key)) for n, f in integ.input_encoders.items()}
+        inputs = {
+            n: np.asarray(call_user(f.function, key, data, name=fn_label(f), subset=subset, sample_id=key))
+            for n, f in integ.input_encoders.items()
+        }
         gts = {}
         if data.state.value != "unlabeled":
-            gts = {n: np.asarray(call_user(f.function, key, data, name=fn_label(f), subset=subset, sample_id=key)) for n, f in integ.gt_encoders.items()}
+            gts = {
+                n: np.asarray(call_user(f.function, key, data, name=fn_label(f), subset=subset, sample_id=key))
+                for n, f in integ.gt_encoders.items()
+            }
         return inputs, gts
 
     def model_inputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -113,8 +121,16 @@ class RunContext:
     def _prediction_names(self) -> list[str]:
         return [p.name for p in self.run.typed_manifest.predictions]
 
-    def explain(self, subset: str, sample_id: str | int, *, method: str = "integrated_gradients", target: Any = None,
-                layer: str | None = None, input_name: str | None = None) -> tuple[attribution.Attribution, np.ndarray]:
+    def explain(
+        self,
+        subset: str,
+        sample_id: str | int,
+        *,
+        method: str = "integrated_gradients",
+        target: Any = None,
+        layer: str | None = None,
+        input_name: str | None = None,
+    ) -> tuple[attribution.Attribution, np.ndarray]:
         """Attribution of one sample, and the unbatched explained input.
 
         ``target="loss"`` explains what raised the integration's (first) loss: built-in
@@ -130,14 +146,24 @@ class RunContext:
             options = self._loss_target(gts)
             if not isinstance(options["loss"], str):
                 method = "occlusion"
-        result = attribution.explain(self.model, arrays, method=method, target=target, layer=layer, labels=self.labels,
-                                     input_index=index, **options)
+        result = attribution.explain(
+            self.model,
+            arrays,
+            method=method,
+            target=target,
+            layer=layer,
+            labels=self.labels,
+            input_index=index,
+            **options,
+        )
         return result, arrays[index][0]
 
     def _loss_target(self, gts: dict[str, np.ndarray]) -> dict[str, Any]:
         losses = self.loaded.integration.losses
         if not losses or not gts:
-            raise LeapscopeError("explain: target='loss' needs a loss and a ground truth (this sample or integration has none)")
+            raise LeapscopeError(
+                "explain: target='loss' needs a loss and a ground truth (this sample or integration has none)"
+            )
         name, fn = next(iter(losses.items()))
         arguments = self.wiring.arguments_of("loss", name, constants=True)
         gt_name = next((parse_source(s)[1] for s in arguments.values() if parse_source(s)[0] == GT_SOURCE), None)
@@ -155,14 +181,20 @@ class RunContext:
         numpy_loss.__name__ = name
         return {"ground_truth": gt[None], "loss": numpy_loss}
 
-    def heatmap_visual(self, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray) -> Visual:
+    def heatmap_visual(
+        self, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray
+    ) -> Visual:
         """The heatmap as a visual: over the image (at the image visualizer's size), on the text visualizer's
         tokens, as a curve over long 1-D inputs, or as bars named after a bar visualizer's labels."""
         heat = result.heatmap()[0]
         visuals = list(self.visuals(subset, sample_id).values())  # re-encodes and predicts: once per call
         if heat.ndim == 2:
             image = next((v for v in visuals if isinstance(v, Image)), None)
-            picture = image.to_uint8() if image is not None else image_to_uint8(np.moveaxis(x, 0, -1) if result.channel_axis == 1 else x)
+            picture = (
+                image.to_uint8()
+                if image is not None
+                else image_to_uint8(np.moveaxis(x, 0, -1) if result.channel_axis == 1 else x)
+            )
             if picture.shape[:2] != heat.shape:
                 heat = attribution.upsample(heat[None], picture.shape[:2])[0]
             return ImageWithHeatmap(picture, heat)
@@ -173,11 +205,16 @@ class RunContext:
         if len(flat) > 64:  # byte positions: a curve over positions
             return Graph(flat, x_label="position", y_label=f"{result.method} attribution")
         # tabular features: reuse the labels of a bar visualizer that draws this input
-        names = next((v.labels for v in visuals if isinstance(v, HorizontalBar) and len(v.labels) == len(flat) and v.gt is None), None)
+        names = next(
+            (v.labels for v in visuals if isinstance(v, HorizontalBar) and len(v.labels) == len(flat) and v.gt is None),
+            None,
+        )
         return HorizontalBar(flat, labels=names or [str(i) for i in range(len(flat))])
 
 
-def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray, path: Path) -> Path:
+def render_explanation_png(
+    ctx: RunContext, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray, path: Path
+) -> Path:
     """Write a PNG: the input, the heatmap over it, and the prediction bars."""
     import matplotlib
 
@@ -199,12 +236,20 @@ def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, r
         lines = [" ".join(visual.tokens[i : i + 6]) for i in range(0, len(visual.tokens), 6)]
         axes[0].text(0, 1, "\n".join(lines), va="top", fontsize=9, transform=axes[0].transAxes)
         order = np.argsort(np.abs(heat))[-15:]
-        axes[1].barh([f"{visual.tokens[i]} ({i})" for i in order], heat[order], color=["tab:red" if v > 0 else "tab:blue" for v in heat[order]])
+        axes[1].barh(
+            [f"{visual.tokens[i]} ({i})" for i in order],
+            heat[order],
+            color=["tab:red" if v > 0 else "tab:blue" for v in heat[order]],
+        )
     elif isinstance(visual, HorizontalBar):
         order = np.argsort(np.abs(visual.body))[-15:]
         axes[0].barh([visual.labels[i] for i in order], np.asarray(x).reshape(-1)[order], color="tab:gray")
         axes[0].set_xlabel("input value")
-        axes[1].barh([visual.labels[i] for i in order], visual.body[order], color=["tab:red" if v > 0 else "tab:blue" for v in visual.body[order]])
+        axes[1].barh(
+            [visual.labels[i] for i in order],
+            visual.body[order],
+            color=["tab:red" if v > 0 else "tab:blue" for v in visual.body[order]],
+        )
         axes[1].tick_params(labelleft=False)
     else:
         axes[0].plot(np.asarray(x).reshape(-1), lw=0.6)
@@ -212,10 +257,16 @@ def render_explanation_png(ctx: RunContext, subset: str, sample_id: str | int, r
         axes[1].plot(np.asarray(visual.data).reshape(-1), lw=0.6, color="tab:red")  # type: ignore[attr-defined]
         axes[1].set_xlabel("position")
     axes[0].set_title(f"{subset} / {sample_id}")
-    target = "the loss" if result.target[0] < 0 else (labels[result.target[0]] if result.target[0] < len(labels) else result.target[0])
+    target = (
+        "the loss"
+        if result.target[0] < 0
+        else (labels[result.target[0]] if result.target[0] < len(labels) else result.target[0])
+    )
     axes[1].set_title(f"{result.method} for '{target}'" + (f" @ {result.layer}" if result.layer else ""))
     top = np.argsort(-probs)[:10][::-1]
-    axes[2].barh([labels[i] for i in top], probs[top], color=["tab:red" if i == result.target[0] else "tab:blue" for i in top])
+    axes[2].barh(
+        [labels[i] for i in top], probs[top], color=["tab:red" if i == result.target[0] else "tab:blue" for i in top]
+    )
     axes[2].set_title("prediction")
     if isinstance(visual, ImageWithHeatmap):
         for ax in axes[:2]:

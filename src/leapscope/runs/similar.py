@@ -30,7 +30,9 @@ def row_of(run: Run, sample_id: str, subset: str | None) -> int:
     return int(match.row.iloc[0])
 
 
-def similar(run: Run, sample_id: str, *, subset: str | None = None, k: int = 10, space: str | None = None) -> pd.DataFrame:
+def similar(
+    run: Run, sample_id: str, *, subset: str | None = None, k: int = 10, space: str | None = None
+) -> pd.DataFrame:
     """The ``k`` nearest samples in latent space (cosine), nearest first, without the sample itself.
 
     Returns a DataFrame with columns row (int), subset, sample_id (str), distance (float,
@@ -50,16 +52,21 @@ def similar(run: Run, sample_id: str, *, subset: str | None = None, k: int = 10,
     rows, distance = nearest_to_row(latent, row, k)
     if len(rows) == 0:
         empty = samples.iloc[:0].reset_index(drop=True).assign(distance=np.zeros(0, dtype=np.float64))
-        empty.attrs["note"] = (f"sample {sample_id!r} has a non-finite latent vector (NaN or inf; its model output was not finite), "
-                               "so it has no neighbours" if not np.isfinite(latent[row]).all()
-                               else "no other sample has a finite latent vector")
+        empty.attrs["note"] = (
+            f"sample {sample_id!r} has a non-finite latent vector (NaN or inf; its model output was not finite), "
+            "so it has no neighbours"
+            if not np.isfinite(latent[row]).all()
+            else "no other sample has a finite latent vector"
+        )
         return empty
     df = samples.iloc[rows].reset_index(drop=True)
     df["distance"] = distance
     return df
 
 
-def recommend_labeling(run: Run, n: int, *, subset: str = "unlabeled", space: str | None = None, seed: int = 0) -> pd.DataFrame:
+def recommend_labeling(
+    run: Run, n: int, *, subset: str = "unlabeled", space: str | None = None, seed: int = 0
+) -> pd.DataFrame:
     """A coreset of ``n`` samples of ``subset`` to label next: k-center greedy in latent space.
 
     (Sener & Savarese 2018): repeatedly pick the sample farthest from everything

@@ -59,26 +59,41 @@ class ThresholdTest:
         for field, value in (("name", self.name), ("metric", self.metric)):
             if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH:
                 size = len(value) if isinstance(value, str) else type(value).__name__
-                raise LeapscopeError(f"test '{label}': {field} must be a string of at most {MAX_NAME_LENGTH} characters (got {size})")
+                raise LeapscopeError(
+                    f"test '{label}': {field} must be a string of at most {MAX_NAME_LENGTH} characters (got {size})"
+                )
         for field, bound in (("min", self.min), ("max", self.max)):
-            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float) or not math.isfinite(bound)):
+            if bound is not None and (
+                isinstance(bound, bool) or not isinstance(bound, int | float) or not math.isfinite(bound)
+            ):
                 raise LeapscopeError(f"test '{label}': {field} must be a finite number, got {bound!r}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise LeapscopeError(f"test '{label}': min {self.min} is above max {self.max}; no mean can pass")
         parse_filter(self.filter, schema)
         if schema is not None and self.metric not in schema.names:
             candidates = [c for c in schema.names if is_score_column(c)]
-            raise LeapscopeError(f"test '{label}': the run has no column '{self.metric}'; metric and loss columns: {', '.join(candidates)}")
+            raise LeapscopeError(
+                f"test '{label}': the run has no column '{self.metric}'; metric and loss columns: {', '.join(candidates)}"
+            )
         if schema is not None:
             import pyarrow as pa
 
             dtype = schema.field(self.metric).type
             if not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)):
-                raise LeapscopeError(f"test '{label}': column '{self.metric}' holds {dtype} values, not numbers; give a metric_* or loss_* column")
+                raise LeapscopeError(
+                    f"test '{label}': column '{self.metric}' holds {dtype} values, not numbers; give a metric_* or loss_* column"
+                )
 
     def describe(self) -> str:
         """One line: ``mean METRIC >= MIN and <= MAX where FILTER``."""
-        bounds = " and ".join(b for b in (f">= {self.min}" if self.min is not None else "", f"<= {self.max}" if self.max is not None else "") if b)
+        bounds = " and ".join(
+            b
+            for b in (
+                f">= {self.min}" if self.min is not None else "",
+                f"<= {self.max}" if self.max is not None else "",
+            )
+            if b
+        )
         return f"mean {self.metric} {bounds}" + (f" where {self.filter}" if self.filter else "")
 
 
@@ -124,22 +139,43 @@ def run_test(run: Run, test: ThresholdTest) -> TestResult:
     return TestResult(test, passed, value, len(values), f"{test.describe()}: {value:.4f} on {len(values)} samples")
 
 
-def save_test(workspace: Workspace, project: str, test: ThresholdTest) -> None:
-    """Save (or replace) a named test of an existing project.
+def save_test(workspace: Workspace, project: str, test: ThresholdTest, *, run: Run | None = None) -> TestResult | None:
+    """Save (or replace) a named test of an existing project; with ``run``, also run it there now.
+
+    With ``run`` (a run of ``project``), the test is checked against the run's columns, run on it
+    and its result recorded in the catalog at once, so the run it was saved from shows it
+    (dashboard, ``GET /api/v1/projects/{project}/tests``). Replacing a test with a different spec
+    drops the results of the old spec. Returns the result on ``run``, or None without one.
 
     Raises
     ------
     FilterError
         The filter is malformed (checked here, and against the columns when the test is run).
     LeapscopeError
-        No name, a name over :data:`MAX_NAME_LENGTH` characters, or non-finite bounds.
+        No name, a name over :data:`MAX_NAME_LENGTH` characters, non-finite bounds, a ``run`` of
+        another project, or (with ``run``) an unknown or non-numeric metric column.
     StoreError
         No project of that name (it is not created).
     """
     if not test.name:
         raise LeapscopeError("a saved test needs a name (--save NAME)")
-    test.validate()
-    workspace.catalog.save_test(project, test.name, asdict(test))
+    if run is not None and run.row.project != project:
+        raise LeapscopeError(
+            f"save_test: run {run.id} belongs to project '{run.row.project}', not '{project}'; "
+            f"pass a run of '{project}' or run=None"
+        )
+    test.validate(run.samples.schema if run is not None else None)
+    result = run_test(run, test) if run is not None else None
+    spec = asdict(test)
+    previous = {row.name: row.spec for row in workspace.catalog.tests(project)}
+    if test.name in previous and previous[test.name] != spec:
+        workspace.catalog.delete_test(project, test.name)  # the old results measured another condition
+    test_id = workspace.catalog.save_test(project, test.name, spec)
+    if run is not None and result is not None:
+        workspace.catalog.record_test_result(
+            run.id, test_id, passed=result.passed, value=result.value, detail=result.detail
+        )
+    return result
 
 
 def saved_tests(workspace: Workspace, project: str) -> list[tuple[int, ThresholdTest]]:
@@ -166,5 +202,7 @@ def run_saved_tests(workspace: Workspace, run: Run) -> list[TestResult]:
         except LeapscopeError as exc:
             result = TestResult(test, False, None, 0, str(exc))
         results.append(result)
-        workspace.catalog.record_test_result(run.id, test_id, passed=result.passed, value=result.value, detail=result.detail)
+        workspace.catalog.record_test_result(
+            run.id, test_id, passed=result.passed, value=result.value, detail=result.detail
+        )
     return results

@@ -131,13 +131,15 @@ def _mean_absolute_error(ops: ArrayOps, g: Any, p: Any) -> Any:
 
 
 #: the one definition of each built-in loss, by name (numpy here; torch in ``leapscope.analysis.attribution.losses``)
-LOSS_FORMULAS: Mapping[str, LossFormula] = MappingProxyType({
-    "cross_entropy": _cross_entropy,
-    "cross_entropy_from_logits": _cross_entropy_from_logits,
-    "binary_cross_entropy": _binary_cross_entropy,
-    "mean_squared_error": _mean_squared_error,
-    "mean_absolute_error": _mean_absolute_error,
-})
+LOSS_FORMULAS: Mapping[str, LossFormula] = MappingProxyType(
+    {
+        "cross_entropy": _cross_entropy,
+        "cross_entropy_from_logits": _cross_entropy_from_logits,
+        "binary_cross_entropy": _binary_cross_entropy,
+        "mean_squared_error": _mean_squared_error,
+        "mean_absolute_error": _mean_absolute_error,
+    }
+)
 
 
 def _numpy_loss(name: str, gt: np.ndarray, prediction: np.ndarray) -> np.ndarray:
@@ -190,13 +192,15 @@ _METRICS: dict[str, tuple[Callable[..., object], str]] = {
     "confusion_matrix": (confusion_matrix, "higher"),
 }
 #: the built-in losses by name: numpy functions ``(gt, prediction) -> (B,)`` float32
-BUILTIN_LOSSES: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = MappingProxyType({
-    "cross_entropy": cross_entropy,
-    "cross_entropy_from_logits": cross_entropy_from_logits,
-    "binary_cross_entropy": binary_cross_entropy,
-    "mean_squared_error": mean_squared_error,
-    "mean_absolute_error": mean_absolute_error,
-})
+BUILTIN_LOSSES: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = MappingProxyType(
+    {
+        "cross_entropy": cross_entropy,
+        "cross_entropy_from_logits": cross_entropy_from_logits,
+        "binary_cross_entropy": binary_cross_entropy,
+        "mean_squared_error": mean_squared_error,
+        "mean_absolute_error": mean_absolute_error,
+    }
+)
 
 
 def builtin_loss_name(function: Callable[..., object]) -> str | None:

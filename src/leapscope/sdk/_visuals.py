@@ -143,7 +143,9 @@ class Image(Visual):
     def __post_init__(self) -> None:
         self.data = _image_array("Image", "data", self.data)
         if self.scale not in ("auto", "unit", "byte"):
-            raise _fail("Image", "scale", "unknown scale", "'auto', 'unit' or 'byte'", repr(self.scale), "pass one of them")
+            raise _fail(
+                "Image", "scale", "unknown scale", "'auto', 'unit' or 'byte'", repr(self.scale), "pass one of them"
+            )
 
     def to_uint8(self) -> np.ndarray:
         """The image as ``uint8`` (H, W, C) for display."""
@@ -152,7 +154,14 @@ class Image(Visual):
 
 def _tokens(cls: str, tokens: Any) -> list[str]:
     if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens):
-        raise _fail(cls, "tokens", "tokens must be a list of str", "list[str]", type(tokens).__name__, "split the text, e.g. text.split()")
+        raise _fail(
+            cls,
+            "tokens",
+            "tokens must be a list of str",
+            "list[str]",
+            type(tokens).__name__,
+            "split the text, e.g. text.split()",
+        )
     return list(tokens)
 
 
@@ -176,7 +185,14 @@ class Text(Visual):
         if self.heatmap is not None:
             self.heatmap = _array("Text", "heatmap", self.heatmap, (1,), "one value per token").astype(np.float32)
             if len(self.heatmap) != len(self.tokens):
-                raise _fail("Text", "heatmap", "one value per token", f"shape ({len(self.tokens)},)", f"shape {self.heatmap.shape}", "give exactly one heatmap value per token")
+                raise _fail(
+                    "Text",
+                    "heatmap",
+                    "one value per token",
+                    f"shape ({len(self.tokens)},)",
+                    f"shape {self.heatmap.shape}",
+                    "give exactly one heatmap value per token",
+                )
 
 
 @dataclass
@@ -217,14 +233,30 @@ class HorizontalBar(Visual):
     gt: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.body = _array("HorizontalBar", "body", self.body, (1,), "return one value per label, shape (K,)").astype(np.float32)
+        self.body = _array("HorizontalBar", "body", self.body, (1,), "return one value per label, shape (K,)").astype(
+            np.float32
+        )
         self.labels = [str(label) for label in self.labels]
         if len(self.labels) != len(self.body):
-            raise _fail("HorizontalBar", "labels", "one label per bar", f"{len(self.body)} labels", f"{len(self.labels)} labels", "pass as many labels as values in body")
+            raise _fail(
+                "HorizontalBar",
+                "labels",
+                "one label per bar",
+                f"{len(self.body)} labels",
+                f"{len(self.labels)} labels",
+                "pass as many labels as values in body",
+            )
         if self.gt is not None:
             self.gt = _array("HorizontalBar", "gt", self.gt, (1,), "shape (K,) like body").astype(np.float32)
             if self.gt.shape != self.body.shape:
-                raise _fail("HorizontalBar", "gt", "gt and body differ in shape", f"shape {self.body.shape}", f"shape {self.gt.shape}", "give gt the same shape as body")
+                raise _fail(
+                    "HorizontalBar",
+                    "gt",
+                    "gt and body differ in shape",
+                    f"shape {self.body.shape}",
+                    f"shape {self.gt.shape}",
+                    "give gt the same shape as body",
+                )
 
 
 @dataclass
@@ -248,9 +280,23 @@ class ImageMask(Visual):
         self.image = _image_array("ImageMask", "image", self.image)
         self.mask = _array("ImageMask", "mask", self.mask, (2,), "return an (H, W) array of class indices")
         if self.mask.shape != self.image.shape[:2]:
-            raise _fail("ImageMask", "mask", "mask and image differ in size", f"shape {self.image.shape[:2]}", f"shape {self.mask.shape}", "resize the mask to the image")
+            raise _fail(
+                "ImageMask",
+                "mask",
+                "mask and image differ in size",
+                f"shape {self.image.shape[:2]}",
+                f"shape {self.mask.shape}",
+                "resize the mask to the image",
+            )
         if not np.issubdtype(self.mask.dtype, np.integer):
-            raise _fail("ImageMask", "mask", "mask must hold integer class indices", "integer dtype", f"dtype {self.mask.dtype}", "e.g. mask.argmax(-1).astype(np.int32)")
+            raise _fail(
+                "ImageMask",
+                "mask",
+                "mask must hold integer class indices",
+                "integer dtype",
+                f"dtype {self.mask.dtype}",
+                "e.g. mask.argmax(-1).astype(np.int32)",
+            )
 
 
 @dataclass
@@ -266,7 +312,14 @@ class TextMask(Visual):
         self.tokens = _tokens("TextMask", self.tokens)
         self.mask = _array("TextMask", "mask", self.mask, (1,), "one class index per token")
         if len(self.mask) != len(self.tokens):
-            raise _fail("TextMask", "mask", "one class index per token", f"shape ({len(self.tokens)},)", f"shape {self.mask.shape}", "give exactly one index per token")
+            raise _fail(
+                "TextMask",
+                "mask",
+                "one class index per token",
+                f"shape ({len(self.tokens)},)",
+                f"shape {self.mask.shape}",
+                "give exactly one index per token",
+            )
 
 
 @dataclass
@@ -289,7 +342,14 @@ class BoundingBox:
         for name in ("x", "y", "width", "height", "confidence"):
             value = float(getattr(self, name))
             if not (0.0 <= value <= 1.0):
-                raise _fail("BoundingBox", name, "outside [0, 1]", "a fraction of the image size in [0, 1]", repr(value), "divide pixel coordinates by the image width/height")
+                raise _fail(
+                    "BoundingBox",
+                    name,
+                    "outside [0, 1]",
+                    "a fraction of the image size in [0, 1]",
+                    repr(value),
+                    "divide pixel coordinates by the image width/height",
+                )
 
 
 @dataclass
@@ -304,7 +364,14 @@ class ImageWithBoxes(Visual):
         self.image = _image_array("ImageWithBoxes", "image", self.image)
         for box in self.boxes:
             if not isinstance(box, BoundingBox):
-                raise _fail("ImageWithBoxes", "boxes", "not a BoundingBox", "list[ls.BoundingBox]", type(box).__name__, "wrap each box in ls.BoundingBox(...)")
+                raise _fail(
+                    "ImageWithBoxes",
+                    "boxes",
+                    "not a BoundingBox",
+                    "list[ls.BoundingBox]",
+                    type(box).__name__,
+                    "wrap each box in ls.BoundingBox(...)",
+                )
 
 
 @dataclass
@@ -326,9 +393,18 @@ class ImageWithHeatmap(Visual):
 
     def __post_init__(self) -> None:
         self.image = _image_array("ImageWithHeatmap", "image", self.image)
-        self.heatmap = _array("ImageWithHeatmap", "heatmap", self.heatmap, (2, 3), "return (H, W) or (H, W, K)").astype(np.float32)
+        self.heatmap = _array("ImageWithHeatmap", "heatmap", self.heatmap, (2, 3), "return (H, W) or (H, W, K)").astype(
+            np.float32
+        )
         if self.heatmap.shape[:2] != self.image.shape[:2]:
-            raise _fail("ImageWithHeatmap", "heatmap", "heatmap and image differ in size", f"shape {self.image.shape[:2]}", f"shape {self.heatmap.shape[:2]}", "upsample the heatmap to the image size")
+            raise _fail(
+                "ImageWithHeatmap",
+                "heatmap",
+                "heatmap and image differ in size",
+                f"shape {self.image.shape[:2]}",
+                f"shape {self.heatmap.shape[:2]}",
+                "upsample the heatmap to the image size",
+            )
 
 
 @dataclass
@@ -346,9 +422,18 @@ class Audio(Visual):
     sample_rate: int
 
     def __post_init__(self) -> None:
-        self.data = _array("Audio", "data", self.data, (1, 2), "return (T,) or (T, channels) samples").astype(np.float32)
+        self.data = _array("Audio", "data", self.data, (1, 2), "return (T,) or (T, channels) samples").astype(
+            np.float32
+        )
         if int(self.sample_rate) <= 0:
-            raise _fail("Audio", "sample_rate", "not positive", "a rate in Hz > 0", repr(self.sample_rate), "pass the sampling rate, e.g. 16000")
+            raise _fail(
+                "Audio",
+                "sample_rate",
+                "not positive",
+                "a rate in Hz > 0",
+                repr(self.sample_rate),
+                "pass the sampling rate, e.g. 16000",
+            )
 
 
 @dataclass
@@ -368,7 +453,14 @@ class Video(Visual):
     def __post_init__(self) -> None:
         self.frames = _array("Video", "frames", self.frames, (4,), "return (T, H, W, C) frames")
         if self.frames.shape[-1] not in (1, 3):
-            raise _fail("Video", "frames", "the last axis is not a channel axis", "(T, H, W, 1|3)", f"shape {self.frames.shape}", "move channels last")
+            raise _fail(
+                "Video",
+                "frames",
+                "the last axis is not a channel axis",
+                "(T, H, W, 1|3)",
+                f"shape {self.frames.shape}",
+                "move channels last",
+            )
 
 
 _RESULT_CLASS: dict[VisualizerType, type[Visual]] = {

@@ -20,8 +20,16 @@ from leapscope.server._security import is_loopback, new_token
 __all__ = ["STATIC_DIR", "create_app", "serve"]
 
 
-def serve(workspace: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 8040, token: str | None = None,
-          open_browser: bool = False, warm: bool = True, allow_hosts: Iterable[str] = ()) -> None:
+def serve(
+    workspace: str | Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8040,
+    token: str | None = None,
+    open_browser: bool = False,
+    warm: bool = True,
+    allow_hosts: Iterable[str] = (),
+) -> None:
     """Serve the app with uvicorn.
 
     Loopback by default. Any other host needs a token: the given one, or a new one

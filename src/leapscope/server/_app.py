@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -66,8 +67,9 @@ def _raw_storage_errors() -> list[type[Exception]]:
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse({"title": title, "detail": detail, "status": status}, status_code=status,
-                        media_type="application/problem+json")
+    return JSONResponse(
+        {"title": title, "detail": detail, "status": status}, status_code=status, media_type="application/problem+json"
+    )
 
 
 def _document(app: FastAPI) -> None:
@@ -93,9 +95,21 @@ def _handle_errors(app: FastAPI, ws: Workspace) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        response = _problem(exc.status_code, {404: "Not found", 405: "Method not allowed", 422: "Unprocessable request"}.get(exc.status_code, "Error"), detail)
+        response = _problem(
+            exc.status_code,
+            {404: "Not found", 405: "Method not allowed", 422: "Unprocessable request"}.get(exc.status_code, "Error"),
+            detail,
+        )
         response.headers.update(exc.headers or {})
         return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # one Problem shape for every error; the offending input is not echoed (it may be NaN, 1e999999 or huge)
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()[:10]
+        )
+        return _problem(422, "Unprocessable request", reasons or "invalid request")
 
     @app.exception_handler(RuntimeError)
     async def worker_error(request: Request, exc: RuntimeError) -> JSONResponse:
@@ -103,10 +117,15 @@ def _handle_errors(app: FastAPI, ws: Workspace) -> None:
 
     # a damaged file that the store did not catch still gets a readable answer, never a bare 500
     for raw_storage_error in _raw_storage_errors():
+
         @app.exception_handler(raw_storage_error)
         async def storage_error(request: Request, exc: Exception) -> JSONResponse:
-            return _problem(503, "Storage unreadable", f"{type(exc).__name__}: {exc}; a workspace file ({ws.path}) may be damaged: "
-                            "run `leapscope runs` to see which, then restore it or delete the run")
+            return _problem(
+                503,
+                "Storage unreadable",
+                f"{type(exc).__name__}: {exc}; a workspace file ({ws.path}) may be damaged: "
+                "run `leapscope runs` to see which, then restore it or delete the run",
+            )
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -125,9 +144,16 @@ def _mount_ui(app: FastAPI) -> None:
         return FileResponse(STATIC_DIR / "index.html")
 
 
-def create_app(workspace: str | Path | Workspace | None = None, *, token: str | None = None, serve_ui: bool = True,
-               warm: bool = True, host: str | None = None, allow_hosts: Iterable[str] = (),
-               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+def create_app(
+    workspace: str | Path | Workspace | None = None,
+    *,
+    token: str | None = None,
+    serve_ui: bool = True,
+    warm: bool = True,
+    host: str | None = None,
+    allow_hosts: Iterable[str] = (),
+    max_body: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
     """Build the app for a workspace.
 
     Parameters
@@ -163,7 +189,13 @@ def create_app(workspace: str | Path | Workspace | None = None, *, token: str | 
         finally:
             state.shutdown()
 
-    app = FastAPI(title="leapscope", version=__version__, lifespan=lifespan, openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
+    app = FastAPI(
+        title="leapscope",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+    )
     app.state.leapscope = state
     if token:
         app.add_middleware(TokenMiddleware, token=token)
@@ -174,11 +206,23 @@ def create_app(workspace: str | Path | Workspace | None = None, *, token: str | 
     for module in (projects, runs, samples, analysis):
         app.include_router(module.router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
-    @app.get("/api/v1/health", operation_id="health", tags=["health"], response_model=Data[Health], responses=PROBLEM_RESPONSES)
+    @app.get(
+        "/api/v1/health",
+        operation_id="health",
+        tags=["health"],
+        response_model=Data[Health],
+        responses=PROBLEM_RESPONSES,
+    )
     def health() -> dict[str, Any]:
         """The server's version and workspace, and whether the analysis worker has warmed up."""
         warm_future = analysis_pool.warm_future
-        return {"data": {"version": __version__, "workspace": str(ws.path), "analysis_worker_warm": bool(warm_future and warm_future.done())}}
+        return {
+            "data": {
+                "version": __version__,
+                "workspace": str(ws.path),
+                "analysis_worker_warm": bool(warm_future and warm_future.done()),
+            }
+        }
 
     _document(app)
     if serve_ui and (STATIC_DIR / "index.html").exists():

@@ -12,7 +12,17 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
-__all__ = ["PROBLEM_RESPONSES", "Cell", "Data", "Loose", "Page", "Problem", "Record", "add_documented_schemas", "documented"]
+__all__ = [
+    "PROBLEM_RESPONSES",
+    "Cell",
+    "Data",
+    "Loose",
+    "Page",
+    "Problem",
+    "Record",
+    "add_documented_schemas",
+    "documented",
+]
 
 T = TypeVar("T")
 
@@ -34,7 +44,9 @@ def add_documented_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
     """Add the schemas of the :func:`documented` models (and their sub-models) to an OpenAPI dict, in place."""
     _, defs = models_json_schema([(m, "validation") for m in _DOCUMENTED], ref_template="#/components/schemas/{model}")
     schemas = defs.get("$defs", {})
-    for schema in schemas.values():  # never validated, so no defaults: a field not required is optional (`name?:` in TypeScript)
+    for (
+        schema
+    ) in schemas.values():  # never validated, so no defaults: a field not required is optional (`name?:` in TypeScript)
         for prop in schema.get("properties", {}).values():
             prop.pop("default", None)
     openapi.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
@@ -43,7 +55,10 @@ def add_documented_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
 
 # a JSON scalar as it comes from a table cell: passed through, documented as string | number | boolean | null
 Cell = Annotated[Any, WithJsonSchema({"type": ["string", "number", "boolean", "null"]})]
-Record = Annotated[dict[str, Any], WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}})]
+Record = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}),
+]
 
 
 class Loose(BaseModel):

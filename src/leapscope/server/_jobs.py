@@ -60,8 +60,12 @@ class WorkerPool:
     def _executor(self) -> cf.ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                    initializer=die_with_parent, initargs=(os.getpid(),))
+                self._pool = cf.ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=die_with_parent,
+                    initargs=(os.getpid(),),
+                )
                 if self._warm is not None:
                     self.warm_future = self._spawner.submit(self._pool.submit, self._warm).result()
             return self._pool
@@ -120,8 +124,14 @@ class Job:
     result: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "run_id": self.run_id, "status": self.status, "error": self.error,
-                "seconds": round((self.finished or time.time()) - self.started, 2)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "run_id": self.run_id,
+            "status": self.status,
+            "error": self.error,
+            "seconds": round((self.finished or time.time()) - self.started, 2),
+        }
 
 
 class JobManager:

@@ -34,7 +34,9 @@ def render_visual(workspace: str, run_id: str, subset: str, sample_id: str, name
     ctx = _context(workspace, run_id)
     visuals = ctx.visuals(subset, sample_id)
     if name not in visuals:
-        raise LeapscopeError(f"visualizer '{name}' does not apply to sample {sample_id!r}; available: {', '.join(visuals)}")
+        raise LeapscopeError(
+            f"visualizer '{name}' does not apply to sample {sample_id!r}; available: {', '.join(visuals)}"
+        )
     return visual_to_payload(visuals[name])
 
 
@@ -43,8 +45,9 @@ def list_visuals(workspace: str, run_id: str) -> list[dict[str, str]]:
     return [{"name": n, "type": vis.visualizer_type.value} for n, vis in ctx.loaded.integration.visualizers.items()]
 
 
-def render_explanation(workspace: str, run_id: str, subset: str, sample_id: str, method: str, target: str | None,
-                       layer: str | None) -> tuple[str, Any]:
+def render_explanation(
+    workspace: str, run_id: str, subset: str, sample_id: str, method: str, target: str | None, layer: str | None
+) -> tuple[str, Any]:
     """Heatmap of one sample over its image (PNG), or per-position values (JSON)."""
     ctx = _context(workspace, run_id)
     result, x = ctx.explain(subset, sample_id, method=method, target=target or None, layer=layer or None)
@@ -57,5 +60,5 @@ def warm_up() -> bool:
     import umap
 
     x = np.random.default_rng(0).random((64, 4)).astype(np.float32)
-    umap.UMAP(n_neighbors=5, n_epochs=5, random_state=0).fit_transform(x)
+    umap.UMAP(n_neighbors=5, n_epochs=5, random_state=0, n_jobs=1).fit_transform(x)
     return True

@@ -39,11 +39,42 @@ from leapscope.server._envelope import (
 from leapscope.store import MAX_FILTER_LENGTH
 
 __all__ = [
-    "PROBLEM_RESPONSES", "AggregateEnvelope", "AggregateRow", "ChartPayload", "Column", "Confusion", "CreateTestRequestBody", "Data", "Health",
-    "Insight", "InsightSample", "InsightsEnvelope", "JobBody", "Manifest", "Page", "PointsEnvelope", "Problem", "ProjectBody",
-    "Projection", "ProjectionPending", "RunBody", "RunDetail", "SampleBody", "SamplesPage", "SamplesQuery", "SavedTest", "SimilarEnvelope",
-    "SimilarSample", "StoredTestResult", "TensorSpec", "TestResultBody", "ThresholdTestBody", "VersionBody", "Visualizer",
-    "add_documented_schemas", "documented",
+    "PROBLEM_RESPONSES",
+    "AggregateEnvelope",
+    "AggregateRow",
+    "ChartPayload",
+    "Column",
+    "Confusion",
+    "CreateTestRequestBody",
+    "Data",
+    "Health",
+    "Insight",
+    "InsightSample",
+    "InsightsEnvelope",
+    "JobBody",
+    "Manifest",
+    "Page",
+    "PointsEnvelope",
+    "Problem",
+    "ProjectBody",
+    "Projection",
+    "ProjectionPending",
+    "RunBody",
+    "RunDetail",
+    "SampleBody",
+    "SamplesPage",
+    "SamplesQuery",
+    "SavedTest",
+    "SimilarEnvelope",
+    "SimilarSample",
+    "StoredTestResult",
+    "TensorSpec",
+    "TestResultBody",
+    "ThresholdTestBody",
+    "VersionBody",
+    "Visualizer",
+    "add_documented_schemas",
+    "documented",
 ]
 
 # ---------------------------------------------------------------------------------------- runs and projects
@@ -55,7 +86,13 @@ class RunCounts(Loose):
 
 
 _Summary = Annotated[
-    Any, WithJsonSchema({"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": ["number", "null"]}}})
+    Any,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+        }
+    ),
 ]
 
 
@@ -209,8 +246,11 @@ class CreateTestRequestBody(BaseModel):
 
     name: str = Field(description=f"at most {MAX_NAME_LENGTH} characters")
     metric: str = Field(description="a metric_* or loss_* column")
-    filter: str | None = Field(default=None, description='column op literal [and ...], e.g. digit_label == "8" and loss_cross_entropy > 0.5'
-                               f" (at most {MAX_FILTER_LENGTH} characters)")
+    filter: str | None = Field(
+        default=None,
+        description='column op literal [and ...], e.g. digit_label == "8" and loss_cross_entropy > 0.5'
+        f" (at most {MAX_FILTER_LENGTH} characters)",
+    )
     min: float | None = None
     max: float | None = None
 
@@ -238,12 +278,12 @@ class SamplesQuery(BaseModel):
     """The query of ``GET /runs/{run_id}/samples``: filters (all combined with AND), order and page."""
 
     subset: str | None = None
-    where: list[str] = Field(default=[], description="`column op literal [and ...]` filters, e.g. `digit_label == \"8\"`")
+    where: list[str] = Field(default=[], description='`column op literal [and ...]` filters, e.g. `digit_label == "8"`')
     insight: int | None = Field(default=None, description="only the samples of this stored insight (its index)")
     cluster: int | None = Field(default=None, description="only the samples of this cluster")
     rows: str | None = Field(default=None, description="only these rows: comma-separated row numbers")
     sort: str | None = Field(default=None, description="a column; `-column` sorts descending")
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**62)
     limit: int = Field(default=50, ge=1, le=500)
 
 
@@ -289,7 +329,9 @@ class SimilarEnvelope(Data[list[documented(SimilarSample)]]):  # type: ignore[mi
 class PointsEnvelope(BaseModel):
     """Columnar per-point fields for the map."""
 
-    data: dict[str, list[Cell]] = Field(description="column -> one value per row (row order); plus `correct` and `cluster` when known")
+    data: dict[str, list[Cell]] = Field(
+        description="column -> one value per row (row order); plus `correct` and `cluster` when known"
+    )
 
 
 # ---------------------------------------------------------------------------------------- analysis
@@ -351,7 +393,9 @@ class InsightsEnvelope(Data[list[documented(Insight)]]):  # type: ignore[misc]
 
 
 class Confusion(BaseModel):
-    labels: Annotated[list[Any], WithJsonSchema({"type": "array", "items": {"type": "string"}})]  # from the manifest: passed through
+    labels: Annotated[
+        list[Any], WithJsonSchema({"type": "array", "items": {"type": "string"}})
+    ]  # from the manifest: passed through
     matrix: list[list[int]]
 
 

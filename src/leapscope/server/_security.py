@@ -105,8 +105,9 @@ def _split_host(value: str) -> tuple[str, str]:
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse({"title": title, "detail": detail, "status": status}, status_code=status,
-                        media_type="application/problem+json")
+    return JSONResponse(
+        {"title": title, "detail": detail, "status": status}, status_code=status, media_type="application/problem+json"
+    )
 
 
 class TokenMiddleware(BaseHTTPMiddleware):
@@ -120,7 +121,8 @@ class TokenMiddleware(BaseHTTPMiddleware):
         if request.url.path.startswith("/api/"):
             header = request.headers.get("authorization", "")
             given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token", "")
-            if not secrets.compare_digest(given, self.token):
+            # bytes: compare_digest refuses non-ASCII str, which would be a 500 instead of a 401
+            if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode()):
                 return _problem(401, "Unauthorized", "missing or wrong token")
         return await call_next(request)
 
@@ -158,8 +160,11 @@ class RequestGuard:
         if scope["type"] == "http" and ("content-length" in headers or "transfer-encoding" in headers):
             body = await self._read_body(receive)
             if body is None:
-                await _problem(413, "Request body too large",
-                               f"the request body is larger than {self.max_body} bytes, the most this server accepts")(scope, receive, send)
+                await _problem(
+                    413,
+                    "Request body too large",
+                    f"the request body is larger than {self.max_body} bytes, the most this server accepts",
+                )(scope, receive, send)
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
@@ -169,27 +174,49 @@ class RequestGuard:
         name, port = _split_host(host)
         if "*" not in self.hosts and (name not in self.hosts or not (port == "" or port.isdigit())):
             allowed = ", ".join(sorted(self.hosts))
-            return _problem(421, "Host not allowed",
-                            f"Host {host!r} is not a name this server answers to (allowed: {allowed}); a request for another "
-                            "name can be a DNS-rebinding attack. fix: open the server by one of those names, or start it "
-                            f"with `leapscope serve --allow-host {name or 'NAME'}` if that name is yours")
+            return _problem(
+                421,
+                "Host not allowed",
+                f"Host {host!r} is not a name this server answers to (allowed: {allowed}); a request for another "
+                "name can be a DNS-rebinding attack. fix: open the server by one of those names, or start it "
+                f"with `leapscope serve --allow-host {name or 'NAME'}` if that name is yours",
+            )
+        # Browsers say where a request comes from (Fetch Metadata): a page of another site may not even read
+        # (a GET can start a projection job or record test results). curl and scripts send no such header.
+        site = headers.get("sec-fetch-site", "").strip().lower()
+        if site in ("cross-site", "same-site") and scope.get("path", "").startswith("/api/"):
+            return _problem(
+                403,
+                "Cross-site request refused",
+                f"a request from another site (Sec-Fetch-Site: {site}) may not use this server's API; "
+                "open the leapscope app itself",
+            )
         if scope["type"] != "http" or scope.get("method", "GET").upper() not in STATE_CHANGING:
             return None
         origin = headers.get("origin")
         if origin is not None and not _same_origin(origin, host, scope.get("scheme", "http")):
-            return _problem(403, "Cross-origin request refused",
-                            f"{scope['method']} from Origin {origin!r} to host {host!r}: state-changing requests are accepted "
-                            "only from the app's own origin (or without an Origin header)")
+            return _problem(
+                403,
+                "Cross-origin request refused",
+                f"{scope['method']} from Origin {origin!r} to host {host!r}: state-changing requests are accepted "
+                "only from the app's own origin (or without an Origin header)",
+            )
         content_type = headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         if media != "application/json":
-            return _problem(415, "Unsupported media type",
-                            f"{scope['method']} requests need 'Content-Type: application/json'; got {content_type or 'none'!r}. "
-                            "fix: send a JSON body (`{}` when there is nothing to send) with that header")
+            return _problem(
+                415,
+                "Unsupported media type",
+                f"{scope['method']} requests need 'Content-Type: application/json'; got {content_type or 'none'!r}. "
+                "fix: send a JSON body (`{}` when there is nothing to send) with that header",
+            )
         length = headers.get("content-length", "")
         if length.strip().isdigit() and int(length) > self.max_body:
-            return _problem(413, "Request body too large",
-                            f"the request body is {int(length)} bytes; this server accepts at most {self.max_body}")
+            return _problem(
+                413,
+                "Request body too large",
+                f"the request body is {int(length)} bytes; this server accepts at most {self.max_body}",
+            )
         return None
 
     async def _read_body(self, receive: Receive) -> bytes | None:
@@ -219,7 +246,10 @@ class RequestGuard:
         raw = scope.get("raw_path")
         if scope["type"] != "http" or not raw or not scope.get("path", "").startswith("/api/"):
             return scope
-        segments = [unquote_to_bytes(part).decode("utf-8", "replace") for part in raw.split(b"?", 1)[0].decode("latin-1").split("/")]
+        segments = [
+            unquote_to_bytes(part).decode("utf-8", "replace")
+            for part in raw.split(b"?", 1)[0].decode("latin-1").split("/")
+        ]
         if any("/" in s for s in segments):
             path = "/".join(quote(s, safe="") if ("/" in s or "%" in s) else s for s in segments)
             return {**scope, "path": path, _ESCAPED: True}
@@ -231,7 +261,12 @@ def _same_origin(origin: str, host: str, scheme: str) -> bool:
     if origin.strip().lower() == "null":
         return False
     parts = urlsplit(origin.strip().lower())
-    if parts.scheme != scheme or parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+    if (
+        parts.scheme != scheme
+        or parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path not in ("", "/")
+    ):
         return False
     default = {"http": "80", "https": "443"}
     o_name, o_port = _split_host(parts.netloc)
@@ -264,5 +299,7 @@ class DecodedRoute(APIRoute):
         match, child = super().matches(scope)
         if match != Match.NONE and scope.get(_ESCAPED) and "path_params" in child:
             mine = set(self.param_convertors)
-            child["path_params"] = {k: unquote(v) if k in mine and isinstance(v, str) else v for k, v in child["path_params"].items()}
+            child["path_params"] = {
+                k: unquote(v) if k in mine and isinstance(v, str) else v for k, v in child["path_params"].items()
+            }
         return match, child

@@ -31,12 +31,27 @@ from leapscope.store._schema import MANIFEST_FILE
 
 __all__ = ["SCHEMA_VERSION", "Catalog", "ProjectRow", "RunRow", "TestResultRow", "TestRow", "VersionRow"]
 
+
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+def _valid_text(value: Any) -> Any:
+    r"""Lone surrogates (a ``\ud800`` escape stored by an older version) become visible escapes: they cannot be
+    encoded as UTF-8, so every JSON answer and SQL query that touched them would fail."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
+
+
 #: columns :meth:`Catalog.update_run` may set (names are put into SQL text, so they are never taken from input)
-RUN_COLUMNS = frozenset({"status", "config", "finished_at", "seconds", "counts", "summary", "dependencies", "error", "pid"})
+RUN_COLUMNS = frozenset(
+    {"status", "config", "finished_at", "seconds", "counts", "summary", "dependencies", "error", "pid"}
+)
 #: SQLite result codes of a damaged database file
 _CORRUPT = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 
@@ -188,7 +203,9 @@ class Catalog:
         """
         with self.connect() as db:
             if name is not None:
-                row = db.execute("SELECT * FROM versions WHERE project_id = ? AND name = ?", (project.id, name)).fetchone()
+                row = db.execute(
+                    "SELECT * FROM versions WHERE project_id = ? AND name = ?", (project.id, name)
+                ).fetchone()
                 if row is not None and (row["model_hash"], row["code_hash"]) != (model_hash, code_hash):
                     raise StoreError(
                         f"version '{name}' of project '{project.name}' was evaluated with another model or integration "
@@ -200,7 +217,9 @@ class Catalog:
                     (project.id, model_hash, code_hash),
                 ).fetchone()
                 if row is None:
-                    count = db.execute("SELECT COUNT(*) AS n FROM versions WHERE project_id = ?", (project.id,)).fetchone()["n"]
+                    count = db.execute(
+                        "SELECT COUNT(*) AS n FROM versions WHERE project_id = ?", (project.id,)
+                    ).fetchone()["n"]
                     name = f"v{count + 1}"
             if row is None:
                 cur = db.execute(
@@ -216,7 +235,9 @@ class Catalog:
             return [VersionRow(**dict(r)) for r in rows]
 
     # --- runs ------------------------------------------------------------------
-    def create_run(self, run_id: str, version: VersionRow, config: dict[str, Any], dependencies: dict[str, str], pid: int) -> None:
+    def create_run(
+        self, run_id: str, version: VersionRow, config: dict[str, Any], dependencies: dict[str, str], pid: int
+    ) -> None:
         with self.connect() as db:
             db.execute(
                 "INSERT INTO runs (id, version_id, status, config, created_at, dependencies, pid) VALUES (?, ?, 'running', ?, ?, ?, ?)",
@@ -229,7 +250,9 @@ class Catalog:
             return
         unknown = set(fields) - RUN_COLUMNS
         if unknown:
-            raise StoreError(f"Catalog.update_run: unknown run column(s) {sorted(unknown)}; expected some of {sorted(RUN_COLUMNS)}")
+            raise StoreError(
+                f"Catalog.update_run: unknown run column(s) {sorted(unknown)}; expected some of {sorted(RUN_COLUMNS)}"
+            )
         cols = ", ".join(f"{k} = ?" for k in fields)
         values = [json.dumps(v) if isinstance(v, dict | list) else v for v in fields.values()]
         with self.connect() as db:
@@ -252,13 +275,17 @@ class Catalog:
     def run(self, run_id: str) -> RunRow:
         """The run with this id (a unique prefix is enough; compared literally, no wildcards)."""
         if not run_id:
-            raise RunNotFoundError(f"empty run id; fix: give a run id of workspace {self.path.parent} (see `leapscope runs`)")
+            raise RunNotFoundError(
+                f"empty run id; fix: give a run id of workspace {self.path.parent} (see `leapscope runs`)"
+            )
         with self.connect() as db:
             rows = db.execute(f"{self._RUN_SELECT} WHERE substr(runs.id, 1, ?) = ?", (len(run_id), run_id)).fetchall()
         if len(rows) == 1:
             return self._run(rows[0])
         if not rows:
-            raise RunNotFoundError(f"no run '{run_id}' in workspace {self.path.parent}; fix: list runs with `leapscope runs`")
+            raise RunNotFoundError(
+                f"no run '{run_id}' in workspace {self.path.parent}; fix: list runs with `leapscope runs --workspace {self.path.parent}`"
+            )
         exact = [r for r in rows if r["id"] == run_id]
         if exact:
             return self._run(exact[0])
@@ -281,8 +308,12 @@ class Catalog:
         rows = []
         for i, insight in enumerate(insights):
             if "type" not in insight or "severity" not in insight:
-                raise StoreError(f"Catalog.save_insights: insight {i} of run {run_id} has no 'type' or 'severity'; got keys {sorted(insight)}")
-            rows.append((run_id, str(insight["type"]), float(insight["severity"]), json.dumps(dict(insight), default=str)))
+                raise StoreError(
+                    f"Catalog.save_insights: insight {i} of run {run_id} has no 'type' or 'severity'; got keys {sorted(insight)}"
+                )
+            rows.append(
+                (run_id, str(insight["type"]), float(insight["severity"]), json.dumps(dict(insight), default=str))
+            )
         with self.connect() as db:
             db.execute("DELETE FROM insights WHERE run_id = ?", (run_id,))
             db.executemany("INSERT INTO insights (run_id, type, severity, payload) VALUES (?, ?, ?, ?)", rows)
@@ -316,8 +347,10 @@ class Catalog:
         """The saved tests of a project, by name. Raises :class:`StoreError` for an unknown project."""
         project_id = self._project_id(project)
         with self.connect() as db:
-            rows = db.execute("SELECT id, name, spec FROM tests WHERE project_id = ? ORDER BY name", (project_id,)).fetchall()
-        return [TestRow(int(r["id"]), str(r["name"]), json.loads(r["spec"])) for r in rows]
+            rows = db.execute(
+                "SELECT id, name, spec FROM tests WHERE project_id = ? ORDER BY name", (project_id,)
+            ).fetchall()
+        return [TestRow(int(r["id"]), _valid_text(str(r["name"])), _valid_text(json.loads(r["spec"]))) for r in rows]
 
     def delete_test(self, project: ProjectRow | str, name: str) -> bool:
         """Delete a saved test and its results; whether it existed. Raises :class:`StoreError` for an unknown project."""
@@ -330,7 +363,9 @@ class Catalog:
             db.execute("DELETE FROM tests WHERE id = ?", (row["id"],))
         return True
 
-    def record_test_result(self, run_id: str, test_id: int, *, passed: bool, value: float | None, detail: str | None) -> None:
+    def record_test_result(
+        self, run_id: str, test_id: int, *, passed: bool, value: float | None, detail: str | None
+    ) -> None:
         """Store (or replace) the result of saved test ``test_id`` on run ``run_id``."""
         with self.connect() as db:
             db.execute(
@@ -338,7 +373,9 @@ class Catalog:
                 (run_id, test_id, int(passed), value, detail),
             )
 
-    def test_results(self, *, run_id: str | None = None, project: ProjectRow | str | None = None) -> list[TestResultRow]:
+    def test_results(
+        self, *, run_id: str | None = None, project: ProjectRow | str | None = None
+    ) -> list[TestResultRow]:
         """Stored test results of one run and/or of the tests of one project (both filters bound parameters).
 
         Raises :class:`StoreError` when neither is given, or for an unknown project.
@@ -357,4 +394,6 @@ class Catalog:
         with self.connect() as db:
             # the clauses are the literals above; the values are bound parameters
             rows = db.execute(f"{query} WHERE {' AND '.join(clauses)} ORDER BY r.rowid", args).fetchall()
-        return [TestResultRow(str(r["run_id"]), int(r["test_id"]), bool(r["passed"]), r["value"], r["detail"]) for r in rows]
+        return [
+            TestResultRow(str(r["run_id"]), int(r["test_id"]), bool(r["passed"]), r["value"], r["detail"]) for r in rows
+        ]

@@ -44,8 +44,6 @@ def load_npy(path: Path, *, mmap: bool, fix: str) -> np.ndarray:
     return array
 
 
-
-
 def read_parquet(path: Path, columns: list[str] | None = None, fix: str | None = None) -> pa.Table:
     """``pq.read_table(path)``; :class:`CorruptStorageError` naming the file when it is not valid Parquet.
 
@@ -60,6 +58,8 @@ def read_parquet(path: Path, columns: list[str] | None = None, fix: str | None =
         if isinstance(exc, FileNotFoundError):
             raise
         raise corrupt_error(
-            path, "not a readable Parquet file (damaged or truncated)", exc,
+            path,
+            "not a readable Parquet file (damaged or truncated)",
+            exc,
             fix or "restore it from a backup, or evaluate the model version again to make a new run",
         ) from exc

@@ -33,7 +33,6 @@ _SQL_OPS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _ORDERING = ("<", "<=", ">", ">=")
 
 
-
 @dataclass(frozen=True)
 class Condition:
     """``column op value``; ``value`` is a tuple for ``in`` / ``not in``; ``kind`` is the
@@ -173,8 +172,14 @@ class Filter:
                     hit = pc.invert(hit)
             else:
                 scalar = pa.scalar(float(cond.value) if cond.kind == "float" else cond.value)
-                compare = {"==": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater,
-                           ">=": pc.greater_equal}[cond.op]
+                compare = {
+                    "==": pc.equal,
+                    "!=": pc.not_equal,
+                    "<": pc.less,
+                    "<=": pc.less_equal,
+                    ">": pc.greater,
+                    ">=": pc.greater_equal,
+                }[cond.op]
                 hit = compare(column, scalar)
                 hit = pc.fill_null(hit, cond.op == "!=")  # null != x is true, as in pandas
             result &= np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
@@ -205,17 +210,27 @@ def _check_literal(text: str, cond: Condition, kind: str, value: Any) -> None:
     if kind == "string":
         if not isinstance(value, str):
             as_text = json.dumps(json.dumps(value))  # 8 -> "8", true -> "true"
-            raise FilterError(f"{where} holds strings, but {json.dumps(value)} is not a string; write {cond.column} {cond.op} {_as_list(cond, as_text)}")
+            raise FilterError(
+                f"{where} holds strings, but {json.dumps(value)} is not a string; write {cond.column} {cond.op} {_as_list(cond, as_text)}"
+            )
     elif kind == "boolean":
         if not isinstance(value, bool):
-            raise FilterError(f"{where} holds booleans, but {json.dumps(value)} is not one; write {cond.column} == true (or false)")
+            raise FilterError(
+                f"{where} holds booleans, but {json.dumps(value)} is not one; write {cond.column} == true (or false)"
+            )
         if cond.op in _ORDERING:
             raise FilterError(f"{where} holds booleans, which have no order; use == or !=")
     else:  # integer, float
         if isinstance(value, bool) or not isinstance(value, int | float):
             number = _number_hint(value)
-            fix = f"write {cond.column} {cond.op} {_as_list(cond, number)}" if number is not None else f"compare it with a number, e.g. {cond.column} {cond.op} 0.5"
-            raise FilterError(f"{where} holds numbers ({'integers' if kind == 'integer' else 'floats'}), but {json.dumps(value)} is not a number; {fix}")
+            fix = (
+                f"write {cond.column} {cond.op} {_as_list(cond, number)}"
+                if number is not None
+                else f"compare it with a number, e.g. {cond.column} {cond.op} 0.5"
+            )
+            raise FilterError(
+                f"{where} holds numbers ({'integers' if kind == 'integer' else 'floats'}), but {json.dumps(value)} is not a number; {fix}"
+            )
 
 
 def _number_hint(value: Any) -> str | None:

@@ -80,7 +80,9 @@ def parse_filter(text: str | Sequence[str] | None, schema: pa.Schema | Iterable[
         parsed = _parse(text)
     else:
         parts = [_parse(t) for t in text]
-        parsed = Filter(" and ".join(p.text for p in parts if p.text.strip()), tuple(c for p in parts for c in p.conditions))
+        parsed = Filter(
+            " and ".join(p.text for p in parts if p.text.strip()), tuple(c for p in parts for c in p.conditions)
+        )
         if len(parsed.conditions) > _MAX_CONDITIONS:
             raise FilterError(f"filter: {len(parsed.conditions)} conditions; at most {_MAX_CONDITIONS} are accepted")
     return parsed.check(schema) if schema is not None else parsed
@@ -91,6 +93,7 @@ def _parse(text: str) -> Filter:
         raise FilterError(f"filter: expected a string, got {type(text).__name__}")
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError(f"filter: {len(text)} characters; at most {MAX_FILTER_LENGTH} are accepted ({GRAMMAR})")
+    _check_encodable(text)
     shown = text if len(text) <= 200 else text[:200] + "..."
     tokens = _tokenize(text, shown)
     if not tokens:
@@ -108,7 +111,7 @@ class _Parser:
     def fail(self, why: str) -> FilterError:
         at = self.tokens[self.pos][1] if self.pos < len(self.tokens) else len(self.text)
         return FilterError(
-            f"filter {self.shown!r}: {why} at character {at}; expected {GRAMMAR}, e.g. digit_label == \"8\" and loss_ce > 0.5"
+            f'filter {self.shown!r}: {why} at character {at}; expected {GRAMMAR}, e.g. digit_label == "8" and loss_ce > 0.5'
         )
 
     def back(self, why: str) -> FilterError:
@@ -134,7 +137,9 @@ class _Parser:
                 return Filter(self.text, tuple(found))
             kind, _, value = self.take()
             if kind == "name" and value.lower() == "or":
-                raise self.back("'or' is not supported (conditions are joined with 'and'; use 'column in [a, b]' for alternatives)")
+                raise self.back(
+                    "'or' is not supported (conditions are joined with 'and'; use 'column in [a, b]' for alternatives)"
+                )
             if kind != "name" or value.lower() != "and":
                 raise self.back(f"expected 'and' between conditions, found {value!r}")
 
@@ -171,7 +176,9 @@ class _Parser:
         while True:
             values.append(_literal(self.take(), self.fail))
             if values[-1] is None:
-                raise self.back(f"null cannot be in an '{op}' list; write '{column} == null' (or != null) as its own condition")
+                raise self.back(
+                    f"null cannot be in an '{op}' list; write '{column} == null' (or != null) as its own condition"
+                )
             value = self.take()[2]
             if value == "]":
                 break
@@ -210,9 +217,20 @@ def _literal(token: tuple[str, int, str], fail: Any) -> Any:
             raise fail(f"integer {raw} is out of the 64-bit range")
         return number
     if kind == "dstring":
-        return json.loads(raw)
+        return _check_encodable(json.loads(raw))  # a \ud800 escape decodes to a lone surrogate
     if kind == "sstring":
         return re.sub(r"\\(['\\])", r"\1", raw[1:-1])
     if kind == "name" and raw in _KEYWORDS:
         return _KEYWORDS[raw]
     raise fail(f"expected a literal (number, \"string\", 'string', true, false, null), found {raw!r}")
+
+
+def _check_encodable(text: str) -> str:
+    """Refuse text that is not valid Unicode (lone surrogates): SQL engines and JSON writers fail on it later."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FilterError(
+            f"filter: invalid character {text[exc.start]!r} at character {exc.start} (a lone surrogate)"
+        ) from None
+    return text

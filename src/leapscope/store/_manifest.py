@@ -81,11 +81,22 @@ class PartInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PartInfo:
-        return cls(str(data["kind"]), str(data["name"]), str(data.get("function", "")), list(data.get("params", [])),
-                   _split(data, cls._KEYS))
+        return cls(
+            str(data["kind"]),
+            str(data["name"]),
+            str(data.get("function", "")),
+            list(data.get("params", [])),
+            _split(data, cls._KEYS),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "function": self.function, "params": list(self.params), **self.extra}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "function": self.function,
+            "params": list(self.params),
+            **self.extra,
+        }
 
     def get(self, key: str, default: Any = None) -> Any:
         """A kind-specific key (``direction``, ``visualizer_type``, ``dtype``...)."""
@@ -105,12 +116,24 @@ class IntegrationInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IntegrationInfo:
-        return cls(str(data["root"]), str(data["entry"]), str(data["code_hash"]), str(data["name"]),
-                   [PartInfo.from_dict(p) for p in data.get("parts", [])], _split(data, cls._KEYS))
+        return cls(
+            str(data["root"]),
+            str(data["entry"]),
+            str(data["code_hash"]),
+            str(data["name"]),
+            [PartInfo.from_dict(p) for p in data.get("parts", [])],
+            _split(data, cls._KEYS),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "entry": self.entry, "code_hash": self.code_hash, "name": self.name,
-                "parts": [p.to_dict() for p in self.parts], **self.extra}
+        return {
+            "root": self.root,
+            "entry": self.entry,
+            "code_hash": self.code_hash,
+            "name": self.name,
+            "parts": [p.to_dict() for p in self.parts],
+            **self.extra,
+        }
 
 
 @dataclass
@@ -127,12 +150,22 @@ class ModelInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
-        return cls(str(data["framework"]), [dict(s) for s in data.get("inputs", [])], [dict(s) for s in data.get("outputs", [])],
-                   data.get("source"), _split(data, cls._KEYS))
+        return cls(
+            str(data["framework"]),
+            [dict(s) for s in data.get("inputs", [])],
+            [dict(s) for s in data.get("outputs", [])],
+            data.get("source"),
+            _split(data, cls._KEYS),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"framework": self.framework, "inputs": [dict(s) for s in self.inputs],
-                "outputs": [dict(s) for s in self.outputs], "source": self.source, **self.extra}
+        return {
+            "framework": self.framework,
+            "inputs": [dict(s) for s in self.inputs],
+            "outputs": [dict(s) for s in self.outputs],
+            "source": self.source,
+            **self.extra,
+        }
 
     @property
     def input_names(self) -> list[str]:
@@ -168,8 +201,12 @@ class SubsetInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SubsetInfo:
-        return cls(int(data["count"]), int(data["total"]), str(data.get("id_type", "str")),
-                   _split(data, ("count", "total", "id_type")))
+        return cls(
+            int(data["count"]),
+            int(data["total"]),
+            str(data.get("id_type", "str")),
+            _split(data, ("count", "total", "id_type")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"count": self.count, "total": self.total, "id_type": self.id_type, **self.extra}
@@ -214,8 +251,19 @@ class Manifest:
     unlabeled_subsets: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("run_id", "project", "version", "integration", "wiring", "model", "predictions", "subsets",
-             "latent_spaces", "config", "unlabeled_subsets")
+    _KEYS = (
+        "run_id",
+        "project",
+        "version",
+        "integration",
+        "wiring",
+        "model",
+        "predictions",
+        "subsets",
+        "latent_spaces",
+        "config",
+        "unlabeled_subsets",
+    )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
@@ -226,7 +274,10 @@ class Manifest:
             project=str(data["project"]),
             version=str(data["version"]),
             integration=IntegrationInfo.from_dict(data["integration"]),
-            wiring=[WiringEdge(str(e["target"]), str(e["kind"]), str(e["argument"]), str(e["source"])) for e in data["wiring"]],
+            wiring=[
+                WiringEdge(str(e["target"]), str(e["kind"]), str(e["argument"]), str(e["source"]))
+                for e in data["wiring"]
+            ],
             model=ModelInfo.from_dict(data["model"]),
             predictions=[PredictionInfo.from_dict(p) for p in data["predictions"]],
             subsets={str(k): SubsetInfo.from_dict(v) for k, v in data["subsets"].items()},
@@ -338,7 +389,9 @@ class Wiring:
                 argument="slots",
                 fix="pass slots=[spec.name for spec in model.inputs], or build the wiring with Wiring.from_manifest",
             )
-        fed = {e.argument: parse_source(e.source)[1] for e in self.edges if e.target == MODEL_TARGET and e.kind == "model"}
+        fed = {
+            e.argument: parse_source(e.source)[1] for e in self.edges if e.target == MODEL_TARGET and e.kind == "model"
+        }
         missing = [slot for slot in order if slot not in fed]
         if missing:
             raise ValidationError(
@@ -363,6 +416,8 @@ class Wiring:
         return {
             e.argument: e.source
             for e in self.edges
-            if e.kind == kind and e.target == target and e.kind != "model"
+            if e.kind == kind
+            and e.target == target
+            and e.kind != "model"
             and (constants or parse_source(e.source)[0] != CONSTANT_SOURCE)
         }

@@ -56,8 +56,17 @@ if TYPE_CHECKING:
 #: the *_FILE names, RunWriter, read_json_file and load_npy are re-exported for existing imports;
 #: they are defined in :mod:`leapscope.store._schema`, :mod:`._writer` and :mod:`._files`
 __all__ = [
-    "COMMIT_FILE", "ERRORS_FILE", "MANIFEST_FILE", "PROGRESS_FILE", "SAMPLES_FILE", "Run", "RunWriter", "load_npy",
-    "read_json_file", "space_name", "summarize",
+    "COMMIT_FILE",
+    "ERRORS_FILE",
+    "MANIFEST_FILE",
+    "PROGRESS_FILE",
+    "SAMPLES_FILE",
+    "Run",
+    "RunWriter",
+    "load_npy",
+    "read_json_file",
+    "space_name",
+    "summarize",
 ]
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -117,7 +126,9 @@ class Run:
             raise StoreError(f"run {self.id} has no manifest ({path}); the run folder is incomplete")
         data = read_json_file(path, self._fix)
         if not isinstance(data, dict):
-            raise CorruptStorageError(f"{path} holds a JSON {type(data).__name__}, expected an object; fix: {self._fix}", path=path)
+            raise CorruptStorageError(
+                f"{path} holds a JSON {type(data).__name__}, expected an object; fix: {self._fix}", path=path
+            )
         return dict(data)
 
     @cached_property
@@ -207,7 +218,9 @@ class Run:
         path = self.dir / ERRORS_FILE
         if path.exists():
             return self.read_samples_file(path, fix=self._fix)
-        return pa.table({name: pa.array([], pa.int64() if i == 0 else pa.string()) for i, name in enumerate(ERROR_COLUMNS)})
+        return pa.table(
+            {name: pa.array([], pa.int64() if i == 0 else pa.string()) for i, name in enumerate(ERROR_COLUMNS)}
+        )
 
     def sql(self, query: str, parameters: list[Any] | None = None) -> pa.Table:
         """Run a DuckDB query (with optional ``?`` parameters) where the table ``samples`` is this run's samples.parquet."""
@@ -238,7 +251,9 @@ def summarize(samples_path: Path) -> dict[str, dict[str, Any]]:
     try:
         names = [n for n in pq.read_schema(samples_path).names if n.startswith(SCORE_PREFIXES)]
     except (pa.ArrowException, OSError) as exc:
-        raise corrupt_error(samples_path, "not a readable Parquet file (damaged or truncated)", exc, "evaluate again") from exc
+        raise corrupt_error(
+            samples_path, "not a readable Parquet file (damaged or truncated)", exc, "evaluate again"
+        ) from exc
     means = "".join(f", avg({sql_identifier(n)})" for n in names)
     con = duckdb.connect()
     try:
@@ -251,6 +266,9 @@ def summarize(samples_path: Path) -> dict[str, dict[str, Any]]:
         con.close()
     cols = ["samples", "failed", *names]
     return {
-        r[0]: {c: (None if v is None else (int(v) if c in ("samples", "failed") else float(v))) for c, v in zip(cols, r[1:], strict=True)}
+        r[0]: {
+            c: (None if v is None else (int(v) if c in ("samples", "failed") else float(v)))
+            for c, v in zip(cols, r[1:], strict=True)
+        }
         for r in rows
     }

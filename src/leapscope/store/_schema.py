@@ -192,9 +192,13 @@ def explanation_file(method: str) -> str:
     return f"{EXPLANATIONS_DIR}/{method}.npy"
 
 
-def projection_key(space: str, method: str, n_components: int, seed: int, params: Mapping[str, Any] | None = None) -> str:
+def projection_key(
+    space: str, method: str, n_components: int, seed: int, params: Mapping[str, Any] | None = None
+) -> str:
     """The cache key of a projection: sorted JSON of its space, method, components, seed and parameters."""
-    return json.dumps({"space": space, "method": method, "k": n_components, "seed": seed, **(params or {})}, sort_keys=True)
+    return json.dumps(
+        {"space": space, "method": method, "k": n_components, "seed": seed, **(params or {})}, sort_keys=True
+    )
 
 
 def projection_prefix(space: str, method: str) -> str:
@@ -202,7 +206,9 @@ def projection_prefix(space: str, method: str) -> str:
     return f"{space}-{method}-"
 
 
-def projection_file(space: str, method: str, n_components: int, seed: int, params: Mapping[str, Any] | None = None) -> str:
+def projection_file(
+    space: str, method: str, n_components: int, seed: int, params: Mapping[str, Any] | None = None
+) -> str:
     """``projections/<space>-<method>-<sha256(key)[:12]>.npy``, relative to the run folder (see :func:`projection_key`)."""
     digest = hashlib.sha256(projection_key(space, method, n_components, seed, params).encode()).hexdigest()[:12]
     return f"{PROJECTIONS_DIR}/{projection_prefix(space, method)}{digest}.npy"

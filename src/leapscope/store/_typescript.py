@@ -27,6 +27,7 @@ from leapscope.store._schema import (
 
 __all__ = ["main", "typescript"]
 
+
 def _ts_constants() -> dict[str, str | Sequence[str]]:
     return {
         "GT_PREFIX": GT_PREFIX,
@@ -86,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m leapscope.store._typescript``: print the TypeScript constants."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args:
-        sys.stderr.write(f"usage: python -m leapscope.store._typescript > web/src/generated/runFormat.ts (no arguments, got {args})\n")
+        sys.stderr.write(
+            f"usage: python -m leapscope.store._typescript > web/src/generated/runFormat.ts (no arguments, got {args})\n"
+        )
         return 2
     sys.stdout.write(typescript())
     return 0

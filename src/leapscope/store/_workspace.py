@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from leapscope.exceptions import StoreError
 from leapscope.store._catalog import Catalog
 from leapscope.store._run import Run, check_run_id
 
 __all__ = ["WORKSPACE_ENV", "Workspace", "default_workspace"]
 
 WORKSPACE_ENV = "LEAPSCOPE_WORKSPACE"
+CATALOG_FILE = "catalog.sqlite"
 
 
 def default_workspace() -> Path:
@@ -19,12 +21,40 @@ def default_workspace() -> Path:
 
 
 class Workspace:
-    """Opens (creating if needed) the workspace at ``path`` and its catalog."""
+    """Opens the workspace at ``path`` and its catalog.
 
-    def __init__(self, path: str | Path | None = None):
+    Parameters
+    ----------
+    path : str or Path, optional
+        The folder (default :func:`default_workspace`).
+    create : bool
+        Create the folder when it does not exist (evaluate, serve). Read-only callers pass
+        ``False`` so that a mistyped path is refused instead of becoming an empty workspace.
+
+    Raises
+    ------
+    StoreError
+        The path is a file, cannot be created, or (``create=False``) holds no workspace.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser().resolve() if path else default_workspace().resolve()
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog(self.path / "catalog.sqlite")
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(
+                f"workspace {self.path} is a file, not a folder; fix: pass --workspace a folder (new or existing)"
+            )
+        if not create and not (self.path / CATALOG_FILE).exists() and not (self.path / "runs").is_dir():
+            raise StoreError(
+                f"no workspace at {self.path}; fix: check the --workspace path "
+                "(a workspace is made by `leapscope evaluate PATH --workspace DIR`)"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create workspace {self.path}: {exc.strerror}; fix: choose a writable folder"
+            ) from exc
+        self.catalog = Catalog(self.path / CATALOG_FILE)
 
     def __repr__(self) -> str:
         return f"<Workspace {self.path}>"

@@ -61,7 +61,9 @@ class RunWriter:
 
     @property
     def _fix(self) -> str:
-        return f"the partial files of run {self.dir.name} are damaged: evaluate again without --resume to start a new run"
+        return (
+            f"the partial files of run {self.dir.name} are damaged: evaluate again without --resume to start a new run"
+        )
 
     def remove_temp_files(self) -> list[Path]:
         """Remove ``*.tmp`` files left by interrupted writes (call while holding the run lock)."""
@@ -82,11 +84,18 @@ class RunWriter:
         path = self.dir / COMMIT_FILE
         if not path.exists():
             return None
-        data = read_json_file(path, f"delete {path} and resume the run: the merge is then redone from parts/ if they are still there")
+        data = read_json_file(
+            path, f"delete {path} and resume the run: the merge is then redone from parts/ if they are still there"
+        )
         return dict(data)
 
     def write_chunk(
-        self, index: int, samples: pa.Table, latents: dict[str, np.ndarray], errors: pa.Table | None, meta: dict[str, Any]
+        self,
+        index: int,
+        samples: pa.Table,
+        latents: dict[str, np.ndarray],
+        errors: pa.Table | None,
+        meta: dict[str, Any],
     ) -> None:
         """Durably write one chunk, then record it in progress.json (the checkpoint).
 
@@ -94,7 +103,9 @@ class RunWriter:
         """
         import pyarrow.parquet as pq
 
-        needed = samples.nbytes + sum(v.size * 4 for v in latents.values()) + (errors.nbytes if errors is not None else 0)
+        needed = (
+            samples.nbytes + sum(v.size * 4 for v in latents.values()) + (errors.nbytes if errors is not None else 0)
+        )
         ensure_free(self.parts, needed)
         with atomic_path(self.parts / samples_part(index)) as tmp:
             pq.write_table(samples, tmp)
@@ -133,7 +144,9 @@ class RunWriter:
 
         sample_parts = [self.parts / samples_part(i) for i in range(n_chunks)]
         latent_parts = {space: [self.parts / latent_part(space, i) for i in range(n_chunks)] for space in spaces}
-        missing = [p.name for p in [*sample_parts, *(p for paths in latent_parts.values() for p in paths)] if not p.exists()]
+        missing = [
+            p.name for p in [*sample_parts, *(p for paths in latent_parts.values() for p in paths)] if not p.exists()
+        ]
         if missing:
             raise StoreError(
                 f"run {self.dir.name} cannot be finalized: chunks {missing[:5]} are missing from {self.parts}; "
@@ -142,9 +155,14 @@ class RunWriter:
         metadata = [self._parquet_metadata(p) for p in sample_parts]
         part_rows = [m.num_rows for m in metadata]
         n_rows = sum(part_rows)
-        dims = {space: (load_npy(paths[0], mmap=True, fix=self._fix).shape[1] if paths else 0) for space, paths in latent_parts.items()}
+        dims = {
+            space: (load_npy(paths[0], mmap=True, fix=self._fix).shape[1] if paths else 0)
+            for space, paths in latent_parts.items()
+        }
         error_parts = sorted(self.parts.glob(ERRORS_PART_GLOB))
-        needed = sum(p.stat().st_size for p in [*sample_parts, *error_parts]) + sum(NPY_HEADER + n_rows * d * 4 for d in dims.values())
+        needed = sum(p.stat().st_size for p in [*sample_parts, *error_parts]) + sum(
+            NPY_HEADER + n_rows * d * 4 for d in dims.values()
+        )
         replaced = [self.dir / SAMPLES_FILE, self.dir / ERRORS_FILE, *(self.dir / latent_file(s) for s in spaces)]
         needed -= sum(p.stat().st_size for p in replaced if p.exists())  # left by an interrupted merge; overwritten
         ensure_free(self.dir, max(0, needed))
@@ -160,7 +178,9 @@ class RunWriter:
         for space, paths in latent_parts.items():
             self._write_latent(space, paths, part_rows, dims[space])
         if error_parts:
-            error_schema = pa.unify_schemas([self._parquet_metadata(p).schema.to_arrow_schema() for p in error_parts], promote_options="permissive")
+            error_schema = pa.unify_schemas(
+                [self._parquet_metadata(p).schema.to_arrow_schema() for p in error_parts], promote_options="permissive"
+            )
             with atomic_path(self.dir / ERRORS_FILE) as tmp, pq.ParquetWriter(tmp, error_schema) as writer:
                 for part in error_parts:
                     writer.write_table(_conform(self._read_parquet(part), error_schema))
@@ -173,7 +193,11 @@ class RunWriter:
         ``ENOSPC`` error, never a ``SIGBUS``); the space is reserved up front where the file system allows it."""
         n_rows = sum(part_rows)
         target = self.dir / latent_file(space)
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False, "shape": (n_rows, dim)}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
+            "fortran_order": False,
+            "shape": (n_rows, dim),
+        }
         with atomic_path(target) as tmp, open(tmp, "wb") as f:
             np.lib.format.write_array_header_1_0(f, header)
             f.flush()
@@ -210,7 +234,13 @@ class RunWriter:
             return None
         if table.num_rows != expected or not latents_ok:
             return None
-        record = {"rows": expected, "failed": table.num_rows - table[ERROR].null_count, "chunks": n_chunks, "spaces": list(spaces), "plan": plan}
+        record = {
+            "rows": expected,
+            "failed": table.num_rows - table[ERROR].null_count,
+            "chunks": n_chunks,
+            "spaces": list(spaces),
+            "plan": plan,
+        }
         write_json(self.dir / COMMIT_FILE, record)
         return record
 

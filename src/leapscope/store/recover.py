@@ -85,13 +85,19 @@ def rebuild_catalog(workspace: str | Path) -> list[tuple[str, str]]:
             samples = run_dir / SAMPLES_FILE
             done = samples.exists() and ((run_dir / COMMIT_FILE).exists() or not (run_dir / PARTS_DIR).exists())
             counts, summary = _counts(samples, manifest) if done else ({}, {})
-            version = catalog.version(catalog.project(project_name), model_hash=model_hash, code_hash=code_hash, name=version_name)
+            version = catalog.version(
+                catalog.project(project_name), model_hash=model_hash, code_hash=code_hash, name=version_name
+            )
             catalog.create_run(run_dir.name, version, dict(manifest.get("config", {})), {}, 0)
             with catalog.connect() as db:
-                db.execute("UPDATE runs SET created_at = ?, pid = NULL WHERE id = ?", (_created_at(run_dir), run_dir.name))
+                db.execute(
+                    "UPDATE runs SET created_at = ?, pid = NULL WHERE id = ?", (_created_at(run_dir), run_dir.name)
+                )
             if done:
                 status = "failed" if counts["samples"] and counts["failed"] == counts["samples"] else "complete"
-                catalog.update_run(run_dir.name, status=status, counts=counts, summary=summary, finished_at=samples.stat().st_mtime)
+                catalog.update_run(
+                    run_dir.name, status=status, counts=counts, summary=summary, finished_at=samples.stat().st_mtime
+                )
                 results.append((run_dir.name, status))
             else:
                 results.append((run_dir.name, "running"))
@@ -112,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for run_id, status in results:
         print(f"{run_id}  {status}")
-    print(json.dumps({"recovered": sum(not s.startswith("skipped") for _, s in results), "skipped": sum(s.startswith("skipped") for _, s in results)}))
+    print(
+        json.dumps(
+            {
+                "recovered": sum(not s.startswith("skipped") for _, s in results),
+                "skipped": sum(s.startswith("skipped") for _, s in results),
+            }
+        )
+    )
     return 0
 
 

@@ -15,7 +15,9 @@ def test_gradcam_nchw_equals_nhwc_and_a_hand_computation(images, onnx_model, ker
     from leapscope.models._keras import import_keras
 
     keras = import_keras()
-    sub = keras.Model(keras_model.model.inputs, [keras_model.model.get_layer("conv2").output, keras_model.model.outputs[0]])
+    sub = keras.Model(
+        keras_model.model.inputs, [keras_model.model.get_layer("conv2").output, keras_model.model.outputs[0]]
+    )
     acts, out = sub(torch.from_numpy(images), training=False)
     score = out[torch.arange(len(images)), torch.tensor(keras_cam.target)].sum()
     (grads,) = torch.autograd.grad(score, acts)

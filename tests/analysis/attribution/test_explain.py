@@ -33,7 +33,13 @@ def test_targets_by_label_and_errors(images, onnx_model):
 
 def test_methods_come_from_the_registry(images, onnx_model, monkeypatch):
     assert attribution.METHODS == (
-        "saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradcam", "layercam", "occlusion"
+        "saliency",
+        "input_x_gradient",
+        "integrated_gradients",
+        "smoothgrad",
+        "gradcam",
+        "layercam",
+        "occlusion",
     )
     gradient_methods = set(attribution.GRADIENT_METHODS)
     assert gradient_methods == set(attribution.METHODS) - {"occlusion"}
@@ -48,7 +54,9 @@ def test_methods_come_from_the_registry(images, onnx_model, monkeypatch):
 
         def attribute(self, request: ExplainRequest) -> Attribution:
             """See :meth:`AttributionMethod.attribute`."""
-            return Attribution(request.x.astype(np.float32), self.name, request.targets, channel_axis=request.channel_axis)
+            return Attribution(
+                request.x.astype(np.float32), self.name, request.targets, channel_axis=request.channel_axis
+            )
 
     result = explain(onnx_model, images[:2], method="constant", target=3)
     np.testing.assert_array_equal(result.values, images[:2])
@@ -61,16 +69,27 @@ def test_gradient_method_on_undifferentiable_model_says_use_occlusion(tmp_path):
 
     max_out = onnx.numpy_helper.from_array(np.array([3], dtype=np.int64), "max_out")
     graph = helper.make_graph(
-        [helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out"], ["sel"]), helper.make_node("Cast", ["sel"], ["y"], to=1)],
+        [
+            helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out"], ["sel"]),
+            helper.make_node("Cast", ["sel"], ["y"], to=1),
+        ],
         "g",
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 3, 4]), helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 3])],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 3, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 3]),
+        ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         [max_out],
     )
     path = tmp_path / "nms.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     with pytest.raises(ModelError, match="use method='occlusion'"):
-        explain(open_model(path), [np.zeros((1, 3, 4), np.float32), np.zeros((1, 1, 3), np.float32)], method="saliency", target=0)
+        explain(
+            open_model(path),
+            [np.zeros((1, 3, 4), np.float32), np.zeros((1, 1, 3), np.float32)],
+            method="saliency",
+            target=0,
+        )
 
 
 @pytest.mark.slow
@@ -78,10 +97,30 @@ def test_explain_cli_writes_a_png(tmp_path):
     run = ls.evaluate(DIGITS, workspace=tmp_path, max_samples=20, workers=0, explain="gradcam")
     heat = np.load(run.dir / "explanations" / "gradcam.npy")
     val = run.to_pandas().subset == "validation"
-    assert heat.shape == (60, 8, 8) and np.isfinite(heat[val.to_numpy()]).all() and np.isnan(heat[~val.to_numpy()]).all()
+    assert (
+        heat.shape == (60, 8, 8) and np.isfinite(heat[val.to_numpy()]).all() and np.isnan(heat[~val.to_numpy()]).all()
+    )
     out = tmp_path / "x.png"
-    proc = subprocess.run([sys.executable, "-m", "leapscope", "explain", run.id, "0", "--subset", "training", "-w", str(tmp_path),
-                           "--method", "gradcam", "-o", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leapscope",
+            "explain",
+            run.id,
+            "0",
+            "--subset",
+            "training",
+            "-w",
+            str(tmp_path),
+            "--method",
+            "gradcam",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
 

@@ -11,7 +11,9 @@ from leapscope.sdk._builtins import cross_entropy
 
 def test_loss_target_builtin_and_custom(images, onnx_model):
     gt = np.eye(10, dtype=np.float32)[(onnx_model.predict([images])[0].argmax(1) + 1) % 10]  # wrong labels: a high loss
-    result = explain(onnx_model, images[:4], method="integrated_gradients", target="loss", ground_truth=gt[:4], loss="cross_entropy")
+    result = explain(
+        onnx_model, images[:4], method="integrated_gradients", target="loss", ground_truth=gt[:4], loss="cross_entropy"
+    )
     loss_x = cross_entropy(gt[:4], onnx_model.predict([images[:4]])[0])
     loss_b = cross_entropy(gt[:4], onnx_model.predict([np.zeros_like(images[:4])])[0])
     np.testing.assert_allclose(result.values.reshape(4, -1).sum(1), loss_x - loss_b, rtol=0.05, atol=1e-3)
@@ -20,7 +22,9 @@ def test_loss_target_builtin_and_custom(images, onnx_model):
     def my_loss(g, p):
         return ((g - p) ** 2).sum(1)
 
-    occ = explain(onnx_model, images[:2], method="occlusion", target="loss", ground_truth=gt[:2], loss=my_loss, window=2)
+    occ = explain(
+        onnx_model, images[:2], method="occlusion", target="loss", ground_truth=gt[:2], loss=my_loss, window=2
+    )
     assert occ.values.shape == images[:2].shape and np.abs(occ.values).sum() > 0
     with pytest.raises(LeapscopeError, match="custom numpy loss has no gradient"):
         explain(onnx_model, images[:2], method="saliency", target="loss", ground_truth=gt[:2], loss=my_loss)
@@ -34,7 +38,9 @@ def test_every_builtin_loss_is_differentiable_and_equals_the_numpy_one(name):
     rng = np.random.default_rng(0)
     gt = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 6)]
     logits = rng.normal(size=(6, 4)).astype(np.float32)
-    prediction = np.exp(logits) / np.exp(logits).sum(1, keepdims=True) if name != "cross_entropy_from_logits" else logits
+    prediction = (
+        np.exp(logits) / np.exp(logits).sum(1, keepdims=True) if name != "cross_entropy_from_logits" else logits
+    )
     out = torch.from_numpy(prediction.astype(np.float32)).requires_grad_(True)
     value = torch_loss(name, out, torch.from_numpy(gt))
     np.testing.assert_allclose(value.detach().numpy(), BUILTIN_LOSSES[name](gt, prediction), rtol=1e-5, atol=1e-6)

@@ -12,4 +12,6 @@ def test_occlusion_on_onnx_without_torch_conversion(images, monkeypatch, onnx_mo
     monkeypatch.setattr(type(fresh), "torch_module", lambda self: (_ for _ in ()).throw(AssertionError("no torch")))
     result = explain(fresh, images[:4], method="occlusion", window=2)
     assert result.values.shape == images[:4].shape and np.abs(result.values).sum() > 0
-    np.testing.assert_allclose(result.values, explain(onnx_model, images[:4], method="occlusion", window=2).values, atol=1e-6)
+    np.testing.assert_allclose(
+        result.values, explain(onnx_model, images[:4], method="occlusion", window=2).values, atol=1e-6
+    )

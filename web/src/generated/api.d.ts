@@ -99,7 +99,8 @@ export interface paths {
         put?: never;
         /**
          * Create Test
-         * @description Save a threshold test; it runs on every new run of the project.
+         * @description Save a threshold test; it runs on every new run of the project, and at once on the
+         *     project's latest complete run (its result is stored, so listTests shows it there).
          *
          *     404 for an unknown project (it is not created); 422 for a malformed filter, an unknown
          *     column or metric, a literal of the wrong type (checked against the project's latest

@@ -76,10 +76,21 @@ def explain(
         _check_loss_target(chosen, ground_truth, loss)
     targets = [-1] * len(x) if explain_loss else resolve_targets(model, arrays, target, out_index, labels)
     scorer = Scorer(targets, loss if explain_loss else None, ground_truth if explain_loss else None)  # type: ignore[arg-type]
-    baseline = np.broadcast_to(np.asarray(0.0 if options.baseline is None else options.baseline, dtype=x.dtype), x.shape).copy()
+    baseline = np.broadcast_to(
+        np.asarray(0.0 if options.baseline is None else options.baseline, dtype=x.dtype), x.shape
+    ).copy()
     request = ExplainRequest(
-        model, arrays, input_index, out_index, targets, scorer, baseline, channel_axis(model, input_index, x), options,
-        loss=loss if explain_loss else None, ground_truth=ground_truth if explain_loss else None,
+        model,
+        arrays,
+        input_index,
+        out_index,
+        targets,
+        scorer,
+        baseline,
+        channel_axis(model, input_index, x),
+        options,
+        loss=loss if explain_loss else None,
+        ground_truth=ground_truth if explain_loss else None,
         extra={"target": "loss", "loss": loss_label(loss)} if explain_loss else {},
     )
     if chosen.needs_gradients:
@@ -104,11 +115,11 @@ def _check_gradients(method: AttributionMethod, request: ExplainRequest) -> None
             f"({model.differentiable_reason}); fix: use method='occlusion'"
         )
     if len(request.arrays) > 1:
-        raise LeapscopeError("explain: gradient methods explain single-input models; use method='occlusion' for several inputs")
+        raise LeapscopeError(
+            "explain: gradient methods explain single-input models; use method='occlusion' for several inputs"
+        )
     if request.x.dtype.kind != "f":
         raise LeapscopeError(
             f"explain: input '{model.inputs[request.input_index].name}' holds {request.x.dtype} values (e.g. token ids), which "
             "have no gradient; use method='occlusion'"
         )
-
-

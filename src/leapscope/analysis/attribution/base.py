@@ -132,7 +132,9 @@ class Scorer:
         torch = _torch()
         self.targets = torch.tensor(targets)
         self.loss = loss
-        self.gt = None if ground_truth is None else torch.from_numpy(np.ascontiguousarray(ground_truth, dtype=np.float32))
+        self.gt = (
+            None if ground_truth is None else torch.from_numpy(np.ascontiguousarray(ground_truth, dtype=np.float32))
+        )
 
     def __call__(self, out: Any, index: Any) -> Any:
         """(B,) scores of the batch ``out`` whose samples are ``index`` (a tensor of sample positions)."""

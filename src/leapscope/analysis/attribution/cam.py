@@ -57,13 +57,17 @@ def spatial_size(x: np.ndarray, channel_axis: int | None) -> tuple[int, int]:
     return int(x.shape[2]), int(x.shape[3])
 
 
-def _layer_cam(wrapper: ModelWrapper, x: np.ndarray, scorer: Scorer, index: Any, out_index: int, layer: str, kind: str) -> np.ndarray:
+def _layer_cam(
+    wrapper: ModelWrapper, x: np.ndarray, scorer: Scorer, index: Any, out_index: int, layer: str, kind: str
+) -> np.ndarray:
     """Grad-CAM / LayerCAM of one chunk on the layer's own layout; returns (B, H', W') maps."""
     import torch
 
     acts, outs = wrapper.activation_and_output(torch.from_numpy(np.ascontiguousarray(x)), layer, out_index)
     if acts.dim() != 4:
-        raise LeapscopeError(f"explain: layer '{layer}' is not spatial (activation shape {tuple(acts.shape)}); pick a convolutional layer")
+        raise LeapscopeError(
+            f"explain: layer '{layer}' is not spatial (activation shape {tuple(acts.shape)}); pick a convolutional layer"
+        )
     scores = scorer(outs, index).sum()
     (grads,) = torch.autograd.grad(scores, acts)
     channel = 3 if wrapper.internal_layout == "NHWC" else 1
@@ -84,18 +88,34 @@ class _Cam(AttributionMethod):
         x, model, channel_axis = request.x, request.model, request.channel_axis
         name = request.options.layer or default_cam_layer(model)
         chunk = request.options.batch_size or chunk_size(x[0].nbytes, 8)
-        cams = np.concatenate([
-            _layer_cam(model, x[i : i + chunk], request.scorer, torch.arange(i, min(i + chunk, len(x))), request.out_index, name, self.name)
-            for i in range(0, len(x), chunk)
-        ])
+        cams = np.concatenate(
+            [
+                _layer_cam(
+                    model,
+                    x[i : i + chunk],
+                    request.scorer,
+                    torch.arange(i, min(i + chunk, len(x))),
+                    request.out_index,
+                    name,
+                    self.name,
+                )
+                for i in range(0, len(x), chunk)
+            ]
+        )
         if x.ndim == 4:  # the map at input resolution, spread evenly over the channels
             axis = channel_axis or 1
             maps = upsample(cams, spatial_size(x, channel_axis))
             values = np.repeat(np.expand_dims(maps, axis), x.shape[axis], axis=axis) / x.shape[axis]
         else:
             values = cams
-        return Attribution(values.astype(np.float32), self.name, request.targets, layer=name, channel_axis=channel_axis,
-                           extra={"cam": cams, **request.extra})
+        return Attribution(
+            values.astype(np.float32),
+            self.name,
+            request.targets,
+            layer=name,
+            channel_axis=channel_axis,
+            extra={"cam": cams, **request.extra},
+        )
 
 
 @register

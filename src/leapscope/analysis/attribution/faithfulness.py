@@ -20,8 +20,16 @@ from leapscope.models import LayerInfo, ModelWrapper
 __all__ = ["deletion_auc", "insertion_auc", "randomization_check"]
 
 
-def _curve(model: ModelWrapper, x: np.ndarray, attribution: Attribution, *, steps: int, insert: bool,
-           baseline: float, out_index: int) -> np.ndarray:
+def _curve(
+    model: ModelWrapper,
+    x: np.ndarray,
+    attribution: Attribution,
+    *,
+    steps: int,
+    insert: bool,
+    baseline: float,
+    out_index: int,
+) -> np.ndarray:
     """Target probability after removing (or inserting) features in order of attribution; (B, steps + 1)."""
     n = len(x)
     heat = attribution.heatmap().reshape(n, -1)
@@ -45,25 +53,55 @@ def _curve(model: ModelWrapper, x: np.ndarray, attribution: Attribution, *, step
     return curves
 
 
-def deletion_auc(model: ModelWrapper, inputs: np.ndarray, attribution: Attribution, *, steps: int = 64, baseline: float = 0.0,
-                 output: int | str | None = None) -> np.ndarray:
+def deletion_auc(
+    model: ModelWrapper,
+    inputs: np.ndarray,
+    attribution: Attribution,
+    *,
+    steps: int = 64,
+    baseline: float = 0.0,
+    output: int | str | None = None,
+) -> np.ndarray:
     """Area under the target-probability curve while the most-attributed features are set to ``baseline``
     (Petsiuk et al. 2018); lower is more faithful. Per sample, (B,), trapezoid on [0, 1]."""
-    curves = _curve(model, np.asarray(inputs), attribution, steps=steps, insert=False, baseline=baseline,
-                    out_index=output_index(model, output))
+    curves = _curve(
+        model,
+        np.asarray(inputs),
+        attribution,
+        steps=steps,
+        insert=False,
+        baseline=baseline,
+        out_index=output_index(model, output),
+    )
     return np.asarray(np.trapezoid(curves, dx=1.0 / steps, axis=1))
 
 
-def insertion_auc(model: ModelWrapper, inputs: np.ndarray, attribution: Attribution, *, steps: int = 64, baseline: float = 0.0,
-                  output: int | str | None = None) -> np.ndarray:
+def insertion_auc(
+    model: ModelWrapper,
+    inputs: np.ndarray,
+    attribution: Attribution,
+    *,
+    steps: int = 64,
+    baseline: float = 0.0,
+    output: int | str | None = None,
+) -> np.ndarray:
     """Area under the target-probability curve while the most-attributed features are inserted into a
     ``baseline`` input; higher is more faithful. Per sample, (B,)."""
-    curves = _curve(model, np.asarray(inputs), attribution, steps=steps, insert=True, baseline=baseline,
-                    out_index=output_index(model, output))
+    curves = _curve(
+        model,
+        np.asarray(inputs),
+        attribution,
+        steps=steps,
+        insert=True,
+        baseline=baseline,
+        out_index=output_index(model, output),
+    )
     return np.asarray(np.trapezoid(curves, dx=1.0 / steps, axis=1))
 
 
-def randomization_check(model: ModelWrapper, inputs: np.ndarray, *, method: str, seed: int = 0, **options: Any) -> float:
+def randomization_check(
+    model: ModelWrapper, inputs: np.ndarray, *, method: str, seed: int = 0, **options: Any
+) -> float:
     """Model-parameter randomization test (Adebayo et al. 2018).
 
     Re-initialises every weight of the differentiable view (normal noise with each
@@ -84,8 +122,13 @@ def randomization_check(model: ModelWrapper, inputs: np.ndarray, *, method: str,
         for p in randomized.module.parameters():
             std = float(p.std()) if p.numel() > 1 else 1.0
             p.copy_(torch.randn(p.shape, generator=gen) * (std or 0.1))
-    after = explain(randomized, inputs, method=method, target=before.target, **{k: v for k, v in options.items() if k != "target"})
-    a, b = np.abs(before.heatmap()).reshape(len(before.values), -1), np.abs(after.heatmap()).reshape(len(after.values), -1)
+    after = explain(
+        randomized, inputs, method=method, target=before.target, **{k: v for k, v in options.items() if k != "target"}
+    )
+    a, b = (
+        np.abs(before.heatmap()).reshape(len(before.values), -1),
+        np.abs(after.heatmap()).reshape(len(after.values), -1),
+    )
     scores = [spearmanr(a[i], b[i]).statistic for i in range(len(a))]
     return float(np.nanmean(scores))
 
@@ -112,7 +155,9 @@ class _RandomizedView(ModelWrapper):
         outs = [out] if isinstance(out, torch.Tensor) else list(out)
         return [o.numpy() for o in outs]
 
-    def _forward_with(self, inputs: list[np.ndarray], layers: list[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def _forward_with(
+        self, inputs: list[np.ndarray], layers: list[str]
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         return self._predict(inputs), {}
 
     def layers(self) -> list[LayerInfo]:

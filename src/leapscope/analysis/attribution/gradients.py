@@ -93,10 +93,23 @@ class IntegratedGradients(AttributionMethod):
     def attribute(self, request: ExplainRequest) -> Attribution:
         """See :meth:`AttributionMethod.attribute`."""
         steps = request.options.steps
-        values, error = integrated_gradients(request.model.torch_module(), request.x, request.baseline, request.scorer,
-                                             request.out_index, steps, request.options.batch_size)
-        return Attribution(values.astype(np.float32), self.name, request.targets, completeness_error=error,
-                           channel_axis=request.channel_axis, extra={"steps": steps, **request.extra})
+        values, error = integrated_gradients(
+            request.model.torch_module(),
+            request.x,
+            request.baseline,
+            request.scorer,
+            request.out_index,
+            steps,
+            request.options.batch_size,
+        )
+        return Attribution(
+            values.astype(np.float32),
+            self.name,
+            request.targets,
+            completeness_error=error,
+            channel_axis=request.channel_axis,
+            extra={"steps": steps, **request.extra},
+        )
 
 
 @register
@@ -120,13 +133,19 @@ class SmoothGrad(_CaptumMethod):
         torch.manual_seed(opts.seed)
         spread = float(x.max() - x.min()) or 1.0
         local = forward_scores(module, request.out_index, request.scorer, index.repeat(opts.noise_samples))
-        return NoiseTunnel(CaptumSaliency(local)).attribute(xt, nt_type="smoothgrad", nt_samples=opts.noise_samples,
-                                                            nt_samples_batch_size=opts.noise_samples,
-                                                            stdevs=opts.noise_level * spread, abs=True)
+        return NoiseTunnel(CaptumSaliency(local)).attribute(
+            xt,
+            nt_type="smoothgrad",
+            nt_samples=opts.noise_samples,
+            nt_samples_batch_size=opts.noise_samples,
+            stdevs=opts.noise_level * spread,
+            abs=True,
+        )
 
 
-def integrated_gradients(module: Any, x: np.ndarray, baseline: np.ndarray, scorer: Scorer, out_index: int,
-                         steps: int, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+def integrated_gradients(
+    module: Any, x: np.ndarray, baseline: np.ndarray, scorer: Scorer, out_index: int, steps: int, batch_size: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Chunked IG over (sample, step) pairs with Gauss-Legendre nodes and weights on [0, 1].
 
     Returns the (B, ...) attributions and the (B,) completeness errors.

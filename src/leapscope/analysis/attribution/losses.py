@@ -58,7 +58,9 @@ def torch_loss(name: str, out: Any, gt: Any) -> Any:
     """
     formula = LOSS_FORMULAS.get(name)
     if formula is None:
-        raise LeapscopeError(f"explain: no differentiable version of loss '{name}'; built-ins: {', '.join(TORCH_LOSSES)}")
+        raise LeapscopeError(
+            f"explain: no differentiable version of loss '{name}'; built-ins: {', '.join(TORCH_LOSSES)}"
+        )
     o, g = out.reshape(len(out), -1), gt.reshape(len(gt), -1).to(out.dtype)
     return formula(TORCH_OPS, g, o)
 

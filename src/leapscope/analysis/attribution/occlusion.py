@@ -16,7 +16,9 @@ from leapscope.analysis.attribution.losses import torch_loss
 __all__ = ["Occlusion", "window_shapes"]
 
 
-def window_shapes(x: np.ndarray, channel_axis: int | None, window: int | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def window_shapes(
+    x: np.ndarray, channel_axis: int | None, window: int | None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Captum's ``sliding_window_shapes`` and ``strides`` for a batched input: square windows over
     H, W of a 4-D input (all channels at once; default side an eighth of the shorter side), windows
     over the first axis of other inputs (default a 32nd of it); strides are half a window."""
@@ -34,7 +36,13 @@ def _forward(request: ExplainRequest) -> Any:
     """The perturbed-batch forward Captum calls: class scores (B', K), or (B',) losses."""
     import torch
 
-    x, index, inputs, loss, ground_truth = request.x, request.input_index, request.arrays, request.loss, request.ground_truth
+    x, index, inputs, loss, ground_truth = (
+        request.x,
+        request.input_index,
+        request.arrays,
+        request.loss,
+        request.ground_truth,
+    )
 
     def forward(t: Any) -> Any:
         batch = t.detach().numpy().astype(x.dtype)
@@ -69,8 +77,13 @@ class Occlusion(AttributionMethod):
         shape, strides = window_shapes(x, request.channel_axis, request.options.window)
         baseline = float(np.asarray(request.baseline).flat[0])
         target = None if request.loss is not None else torch.tensor(request.targets)
-        attr = CaptumOcclusion(_forward(request)).attribute(torch.from_numpy(x.astype(np.float32)), sliding_window_shapes=shape,
-                                                            strides=strides, baselines=baseline, target=target,
-                                                            perturbations_per_eval=16)
+        attr = CaptumOcclusion(_forward(request)).attribute(
+            torch.from_numpy(x.astype(np.float32)),
+            sliding_window_shapes=shape,
+            strides=strides,
+            baselines=baseline,
+            target=target,
+            perturbations_per_eval=16,
+        )
         values = np.asarray(attr.numpy(), dtype=np.float32)
         return Attribution(values, self.name, request.targets, channel_axis=request.channel_axis, extra=request.extra)

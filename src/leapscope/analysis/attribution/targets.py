@@ -51,8 +51,9 @@ def _valid_targets(n: int, labels: list[str] | None) -> str:
     return f"class indices 0..{n - 1}{named}, or 'loss'" if n > 0 else "none (the output is empty)"
 
 
-def resolve_targets(wrapper: ModelWrapper, inputs: list[np.ndarray], target: Any, out_index: int,
-                    labels: list[str] | None) -> list[int]:
+def resolve_targets(
+    wrapper: ModelWrapper, inputs: list[np.ndarray], target: Any, out_index: int, labels: list[str] | None
+) -> list[int]:
     """The class index explained for each sample.
 
     ``target`` is ``None`` (the predicted class), a class index, a label name, or one index per sample.
@@ -77,7 +78,9 @@ def resolve_targets(wrapper: ModelWrapper, inputs: list[np.ndarray], target: Any
         return [labels.index(target)] * n
     targets = [int(target)] * n if isinstance(target, int | np.integer) else [int(t) for t in target]
     if len(targets) != n:
-        raise LeapscopeError(f"explain: {len(targets)} targets for {n} samples; fix: give one target per sample, or one for all")
+        raise LeapscopeError(
+            f"explain: {len(targets)} targets for {n} samples; fix: give one target per sample, or one for all"
+        )
     size = _n_targets(wrapper, inputs, out_index)
     bad = sorted({t for t in targets if not 0 <= t < size})
     if bad:

@@ -52,6 +52,7 @@ class AnalysisInput:
     class_names : list of str
     metadata : DataFrame with N rows
     input_hash : ndarray of shape (N,), str or None
+    latent_name : str or None; the latent space ``latent`` was read from (None: unknown or none)
     """
 
     subset: np.ndarray
@@ -66,6 +67,7 @@ class AnalysisInput:
     class_names: list[str]
     metadata: pd.DataFrame
     input_hash: np.ndarray | None = None
+    latent_name: str | None = None
 
     @property
     def n(self) -> int:
@@ -113,8 +115,10 @@ class Detector(ABC):
         if inspect.isabstract(cls):
             return
         if cls.name in _REGISTRY:
-            raise LeapscopeError(f"Detector {cls.__qualname__}: an insight detector named '{cls.name}' is already "
-                                 f"registered ({type(_REGISTRY[cls.name]).__qualname__}); give it another name")
+            raise LeapscopeError(
+                f"Detector {cls.__qualname__}: an insight detector named '{cls.name}' is already "
+                f"registered ({type(_REGISTRY[cls.name]).__qualname__}); give it another name"
+            )
         _REGISTRY[cls.name] = cls()
 
     def applies(self, data: AnalysisInput) -> bool:
@@ -151,8 +155,12 @@ def new_insight(data: AnalysisInput, rows: np.ndarray, severity: float, **fields
     """An :class:`Insight` over ``rows`` (int indices into ``data``): severity clipped to [0, 1] and
     rounded, sample ids looked up; ``fields`` are the other :class:`Insight` fields by name."""
     rows = np.asarray(rows, dtype=np.int64)
-    return Insight(severity=round(float(np.clip(severity, 0.0, 1.0)), 4), rows=rows.tolist(),
-                   sample_ids=[str(s) for s in data.sample_id[rows]], **fields)
+    return Insight(
+        severity=round(float(np.clip(severity, 0.0, 1.0)), 4),
+        rows=rows.tolist(),
+        sample_ids=[str(s) for s in data.sample_id[rows]],
+        **fields,
+    )
 
 
 def labeled_subsets(data: AnalysisInput) -> list[str]:

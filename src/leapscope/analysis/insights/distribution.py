@@ -19,7 +19,9 @@ from leapscope.analysis.stats import benjamini_hochberg, mann_whitney_greater
 __all__ = ["DomainGap", "OutOfDistribution", "domain_gap", "out_of_distribution"]
 
 
-def out_of_distribution(data: AnalysisInput, *, k: int = 5, percentile: float = 99.0, min_samples: int = 5) -> list[Insight]:
+def out_of_distribution(
+    data: AnalysisInput, *, k: int = 5, percentile: float = 99.0, min_samples: int = 5
+) -> list[Insight]:
     """Samples far from the training distribution in latent space.
 
     Score = mean cosine distance to the ``k`` nearest training samples; the
@@ -48,36 +50,66 @@ def out_of_distribution(data: AnalysisInput, *, k: int = 5, percentile: float = 
     return out
 
 
-def _ood_insight(data: AnalysisInput, subset: str, rows: np.ndarray, score: np.ndarray, calibration: dict[str, Any]) -> Insight:
+def _ood_insight(
+    data: AnalysisInput, subset: str, rows: np.ndarray, score: np.ndarray, calibration: dict[str, Any]
+) -> Insight:
     threshold, percentile, k, expected = (calibration[key] for key in ("threshold", "percentile", "k", "expected"))
     far = score > threshold
     share = float(far.mean())
     p, r = mann_whitney_greater(data.loss[rows][far], data.loss[rows][~far])
-    sentence, meta, filt = explain_group(data.metadata, np.isin(np.arange(data.n), rows[far]), np.isin(np.arange(data.n), rows))
+    sentence, meta, filt = explain_group(
+        data.metadata, np.isin(np.arange(data.n), rows[far]), np.isin(np.arange(data.n), rows)
+    )
     picked = rows[far][np.argsort(-score[far])]
     loss_in = float(np.nanmean(data.loss[rows][far])) if np.isfinite(data.loss[rows][far]).any() else None
     loss_out = float(np.nanmean(data.loss[rows][~far])) if np.isfinite(data.loss[rows][~far]).any() else None
-    loss_text = f" Their mean {data.loss_name} is {loss_in:.3g} vs {loss_out:.3g}." if loss_in is not None and loss_out is not None else ""
-    explanation = (f"{int(far.sum())} {subset} samples ({share:.1%}, vs {expected:.0%} expected) lie farther from the "
-                   f"training data than {percentile:.0f}% of training samples do (mean cosine distance to {k} nearest "
-                   f"training latents > {threshold:.3g}).{loss_text} {sentence[0].upper() + sentence[1:]}.")
+    loss_text = (
+        f" Their mean {data.loss_name} is {loss_in:.3g} vs {loss_out:.3g}."
+        if loss_in is not None and loss_out is not None
+        else ""
+    )
+    explanation = (
+        f"{int(far.sum())} {subset} samples ({share:.1%}, vs {expected:.0%} expected) lie farther from the "
+        f"training data than {percentile:.0f}% of training samples do (mean cosine distance to {k} nearest "
+        f"training latents > {threshold:.3g}).{loss_text} {sentence[0].upper() + sentence[1:]}."
+    )
     severity = min(1.0, (share - expected) / 0.1) * (0.5 + 0.5 * (p < 0.05))
-    stats = {"n": int(far.sum()), "share": share, "threshold": threshold, "percentile": percentile,
-             "mean_loss_in": loss_in, "mean_loss_out": loss_out, "p_value": p, "rank_biserial": r, "metadata": meta}
-    return new_insight(data, picked, severity, type="out_of_distribution", subset=subset, statistics=stats,
-                       explanation=explanation, title=f"{subset}: {int(far.sum())} out-of-distribution samples",
-                       suggested_test=suggested_test(data, picked, filt, subset) if filt else None,
-                       extra={"scores": {str(data.sample_id[i]): float(s) for i, s in zip(rows[far], score[far], strict=True)}})
+    stats = {
+        "n": int(far.sum()),
+        "share": share,
+        "threshold": threshold,
+        "percentile": percentile,
+        "mean_loss_in": loss_in,
+        "mean_loss_out": loss_out,
+        "p_value": p,
+        "rank_biserial": r,
+        "metadata": meta,
+    }
+    return new_insight(
+        data,
+        picked,
+        severity,
+        type="out_of_distribution",
+        subset=subset,
+        statistics=stats,
+        explanation=explanation,
+        title=f"{subset}: {int(far.sum())} out-of-distribution samples",
+        suggested_test=suggested_test(data, picked, filt, subset) if filt else None,
+        extra={"scores": {str(data.sample_id[i]): float(s) for i, s in zip(rows[far], score[far], strict=True)}},
+    )
 
 
 def _carries_label(data: AnalysisInput, rows: np.ndarray, values: np.ndarray) -> bool:
     """Whether a column carries the label itself (NMI with the given label >= 0.5, or one value per class)."""
     from sklearn.metrics import normalized_mutual_info_score
 
-    return bool((data.labels[rows] >= 0).all() and (
-        normalized_mutual_info_score(data.labels[rows], values) >= 0.5
-        or pd.DataFrame({"y": data.labels[rows], "v": values}).groupby("y")["v"].nunique().max() == 1
-    ))
+    return bool(
+        (data.labels[rows] >= 0).all()
+        and (
+            normalized_mutual_info_score(data.labels[rows], values) >= 0.5
+            or pd.DataFrame({"y": data.labels[rows], "v": values}).groupby("y")["v"].nunique().max() == 1
+        )
+    )
 
 
 def _domain_tests(data: AnalysisInput, rows: np.ndarray, min_samples: int, seed: int) -> list[tuple[Any, ...]]:
@@ -134,16 +166,36 @@ def domain_gap(data: AnalysisInput, *, min_samples: int = 20, seed: int = 0, alp
         group = rows[member]
         filt = equality_filter(data.metadata, name, value)
         inside, outside = float(np.nanmean(data.loss[group])), float(np.nanmean(data.loss[rows[~member]]))
-        explanation = (f"samples with {name} = {value!r} ({len(group)}) form their own region of latent space (classifier "
-                       f"two-sample test AUC {auc:.2f}) and have worse {data.loss_name}: {inside:.3g} vs {outside:.3g} "
-                       f"(p={q:.2g} after FDR). The model treats this group as a different domain.")
-        stats = {"column": name, "value": value, "auc": auc, "mean_loss_in": inside, "mean_loss_out": outside,
-                 "p_value": p, "p_adjusted": float(q), "rank_biserial": r}
+        explanation = (
+            f"samples with {name} = {value!r} ({len(group)}) form their own region of latent space (classifier "
+            f"two-sample test AUC {auc:.2f}) and have worse {data.loss_name}: {inside:.3g} vs {outside:.3g} "
+            f"(p={q:.2g} after FDR). The model treats this group as a different domain."
+        )
+        stats = {
+            "column": name,
+            "value": value,
+            "auc": auc,
+            "mean_loss_in": inside,
+            "mean_loss_out": outside,
+            "p_value": p,
+            "p_adjusted": float(q),
+            "rank_biserial": r,
+        }
         test = {"filter": filt, "metric": data.loss_name, "max": round(inside * 1.2 + 1e-3, 4), "current": inside}
-        out.append(new_insight(data, group, 2 * (auc - 0.5) * r, type="domain_gap",
-                               subset="|".join(dict.fromkeys(data.subset[group].tolist())), statistics=stats,
-                               explanation=explanation, title=f"{name} = {value!r} is a domain gap (AUC {auc:.2f})",
-                               suggested_test=test, extra={}))
+        out.append(
+            new_insight(
+                data,
+                group,
+                2 * (auc - 0.5) * r,
+                type="domain_gap",
+                subset="|".join(dict.fromkeys(data.subset[group].tolist())),
+                statistics=stats,
+                explanation=explanation,
+                title=f"{name} = {value!r} is a domain gap (AUC {auc:.2f})",
+                suggested_test=test,
+                extra={},
+            )
+        )
     return out
 
 

@@ -22,8 +22,9 @@ _Part = tuple[float, str, str | None]
 """(strength, sentence, filter)."""
 
 
-def _categorical_part(metadata: pd.DataFrame, name: str, member: np.ndarray, column: pd.Series,
-                      stats: dict[str, Any]) -> _Part | None:
+def _categorical_part(
+    metadata: pd.DataFrame, name: str, member: np.ndarray, column: pd.Series, stats: dict[str, Any]
+) -> _Part | None:
     """The value of a categorical column with the highest lift (>= 1.5, covering >= 30 % of the group)."""
     from sklearn.metrics import mutual_info_score
 
@@ -39,8 +40,13 @@ def _categorical_part(metadata: pd.DataFrame, name: str, member: np.ndarray, col
     if best is None:
         return None
     value, lift, frac_in, frac_all = best
-    stats[name] = {"value": value, "lift": round(float(lift), 3), "share_in": round(float(frac_in), 3),
-                   "share_all": round(float(frac_all), 3), "mutual_information": round(mi, 4)}
+    stats[name] = {
+        "value": value,
+        "lift": round(float(lift), 3),
+        "share_in": round(float(frac_in), 3),
+        "share_all": round(float(frac_all), 3),
+        "mutual_information": round(mi, 4),
+    }
     sentence = f"{name} = {value!r} ({frac_in:.0%} of the group vs {frac_all:.0%} overall, lift {lift:.1f})"
     return lift * (1 + mi), sentence, equality_filter(metadata, name, value)
 
@@ -59,7 +65,9 @@ def _numeric_part(name: str, member: np.ndarray, column: pd.Series, stats: dict[
     return abs(d), f"{'higher' if d > 0 else 'lower'} {name} ({a.mean():.3g} vs {b.mean():.3g})", filt
 
 
-def explain_group(metadata: pd.DataFrame, inside: np.ndarray, scope: np.ndarray) -> tuple[str, dict[str, Any], str | None]:
+def explain_group(
+    metadata: pd.DataFrame, inside: np.ndarray, scope: np.ndarray
+) -> tuple[str, dict[str, Any], str | None]:
     """Which metadata values are over-represented in ``inside`` (within ``scope``).
 
     Categorical columns: the value with the highest lift P(value | group) /
@@ -97,6 +105,11 @@ def suggested_test(data: AnalysisInput, rows: np.ndarray, filt: str | None, subs
     where = f"{SUBSET} == {subset!r}" + (f" and {filt}" if filt else "")
     if data.metric is not None and data.metric_name:
         value = float(np.nanmean(data.metric[rows]))
-        return {"filter": where, "metric": data.metric_name, "min": round(max(0.0, value - 0.05), 3), "current": round(value, 4)}
+        return {
+            "filter": where,
+            "metric": data.metric_name,
+            "min": round(max(0.0, value - 0.05), 3),
+            "current": round(value, 4),
+        }
     value = float(np.nanmean(data.loss[rows]))
     return {"filter": where, "metric": data.loss_name, "max": round(value * 1.2 + 1e-3, 4), "current": round(value, 4)}

@@ -40,7 +40,11 @@ def mislabeled(data: AnalysisInput, *, k: int = 10, min_samples: int = 3, seed: 
         present = np.unique(labels)
         if len(present) < 2:
             continue
-        cl = find_label_issues(labels, probs, n_jobs=1) if len(present) == probs.shape[1] else _issues_subset(labels, probs)
+        cl = (
+            find_label_issues(labels, probs, n_jobs=1)
+            if len(present) == probs.shape[1]
+            else _issues_subset(labels, probs)
+        )
         disagree = knn_label_disagreement(data.latent[rows], labels, k)
         if disagree is not None:
             flagged = (cl & (disagree >= 0.5)) | ((disagree >= 1.0) & (probs.argmax(1) != labels))
@@ -52,8 +56,15 @@ def mislabeled(data: AnalysisInput, *, k: int = 10, min_samples: int = 3, seed: 
     return out
 
 
-def _mislabeled_insight(data: AnalysisInput, subset: str, rows: np.ndarray, probs: np.ndarray, cl: np.ndarray,
-                        flagged: np.ndarray, knn_k: int | None) -> Insight:
+def _mislabeled_insight(
+    data: AnalysisInput,
+    subset: str,
+    rows: np.ndarray,
+    probs: np.ndarray,
+    cl: np.ndarray,
+    flagged: np.ndarray,
+    knn_k: int | None,
+) -> Insight:
     from cleanlab.rank import get_label_quality_scores
 
     assert data.pred_probs is not None  # noqa: S101 - mislabeled() returns early without probabilities
@@ -61,22 +72,47 @@ def _mislabeled_insight(data: AnalysisInput, subset: str, rows: np.ndarray, prob
     order = np.argsort(quality[flagged])
     picked = rows[flagged][order]
     share = float(flagged.mean())
-    note = (" These are training samples: the model has fit their labels, so flags here are weaker evidence; "
-            "held-out subsets are where this insight is meaningful.") if subset == "training" else ""
+    note = (
+        (
+            " These are training samples: the model has fit their labels, so flags here are weaker evidence; "
+            "held-out subsets are where this insight is meaningful."
+        )
+        if subset == "training"
+        else ""
+    )
     given = [data.class_names[i] if i < len(data.class_names) else str(i) for i in data.labels[picked[:3]]]
-    predicted = [data.class_names[i] if i < len(data.class_names) else str(i) for i in data.pred_probs[picked[:3]].argmax(1)]
-    examples = ", ".join(f"{s} (labeled {g}, looks like {p})" for s, g, p in zip(data.sample_id[picked[:3]], given, predicted, strict=True))
+    predicted = [
+        data.class_names[i] if i < len(data.class_names) else str(i) for i in data.pred_probs[picked[:3]].argmax(1)
+    ]
+    examples = ", ".join(
+        f"{s} (labeled {g}, looks like {p})"
+        for s, g, p in zip(data.sample_id[picked[:3]], given, predicted, strict=True)
+    )
     explanation = (
         f"{len(picked)} of {len(rows)} {subset} samples ({share:.1%}) look mislabeled: cleanlab's confident learning "
         f"flags them{' and most of their ' + str(knn_k) + ' latent neighbours carry another label' if knn_k is not None else ''}. "
         f"Most likely first: {examples}.{note}"
     )
-    stats = {"n": len(picked), "share": share, "cleanlab_flagged": int(cl.sum()),
-             "knn_k": knn_k, "label_quality": [float(q) for q in np.sort(quality[flagged])[:50]]}
+    stats = {
+        "n": len(picked),
+        "share": share,
+        "cleanlab_flagged": int(cl.sum()),
+        "knn_k": knn_k,
+        "label_quality": [float(q) for q in np.sort(quality[flagged])[:50]],
+    }
     severity = min(1.0, 5 * share) * (0.5 if subset == "training" else 1.0)
-    return new_insight(data, picked, severity, type="mislabeled", subset=subset, statistics=stats,
-                       explanation=explanation, title=f"{subset}: {len(picked)} likely label errors",
-                       suggested_test=None, extra={})
+    return new_insight(
+        data,
+        picked,
+        severity,
+        type="mislabeled",
+        subset=subset,
+        statistics=stats,
+        explanation=explanation,
+        title=f"{subset}: {len(picked)} likely label errors",
+        suggested_test=None,
+        extra={},
+    )
 
 
 def _issues_subset(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:

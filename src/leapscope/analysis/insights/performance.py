@@ -33,8 +33,9 @@ class _GroupTest(NamedTuple):
     q: float = 1.0
 
 
-def low_performance(data: AnalysisInput, *, clusters: np.ndarray, min_samples: int = 10, alpha: float = 0.05,
-                    max_slices: int = 3) -> list[Insight]:
+def low_performance(
+    data: AnalysisInput, *, clusters: np.ndarray, min_samples: int = 10, alpha: float = 0.05, max_slices: int = 3
+) -> list[Insight]:
     """Latent clusters and metadata slices whose loss is significantly higher.
 
     For every labeled subset, each k-means cluster (and each SliceLine-style
@@ -104,25 +105,44 @@ def _low_performance_insight(data: AnalysisInput, subset: str, scope: np.ndarray
     rows = np.flatnonzero(group)
     sentence, meta_stats, best_filter = explain_group(data.metadata, group, scope)
     inside, outside = float(np.nanmean(loss[group])), float(np.nanmean(loss[scope & ~group]))
-    stats = {"group": t.name, "n": len(rows), "mean_loss_in": inside, "mean_loss_out": outside, "p_value": t.p,
-             "p_adjusted": t.q, "rank_biserial": t.r, "metadata": meta_stats}
+    stats = {
+        "group": t.name,
+        "n": len(rows),
+        "mean_loss_in": inside,
+        "mean_loss_out": outside,
+        "p_value": t.p,
+        "p_adjusted": t.q,
+        "rank_biserial": t.r,
+        "metadata": meta_stats,
+    }
     if data.metric is not None:
         stats["metric_in"] = float(np.nanmean(data.metric[group]))
         stats["metric_out"] = float(np.nanmean(data.metric[scope & ~group]))
     what = f"slice {t.filt}" if is_slice else t.name
-    metric_text = f", {data.metric_name} {stats['metric_in']:.3f} vs {stats['metric_out']:.3f}" if data.metric is not None else ""
+    metric_text = (
+        f", {data.metric_name} {stats['metric_in']:.3f} vs {stats['metric_out']:.3f}" if data.metric is not None else ""
+    )
     explanation = (
         f"{len(rows)} {subset} samples in {what} have mean {data.loss_name} {inside:.3g} vs {outside:.3g} for the "
         f"rest of {subset}{metric_text} (Mann-Whitney p={t.q:.2g} after FDR, rank-biserial {t.r:.2f}); {sentence}."
     )
-    return new_insight(data, rows, t.r * size_factor(len(rows)), type="low_performance", subset=subset,
-                       statistics=stats, explanation=explanation,
-                       title=f"{subset}: {what} fails ({data.loss_name} {inside:.3g} vs {outside:.3g})",
-                       suggested_test=suggested_test(data, rows, t.filt or best_filter, subset),
-                       extra={"group_kind": "slice" if is_slice else "cluster"})
+    return new_insight(
+        data,
+        rows,
+        t.r * size_factor(len(rows)),
+        type="low_performance",
+        subset=subset,
+        statistics=stats,
+        explanation=explanation,
+        title=f"{subset}: {what} fails ({data.loss_name} {inside:.3g} vs {outside:.3g})",
+        suggested_test=suggested_test(data, rows, t.filt or best_filter, subset),
+        extra={"group_kind": "slice" if is_slice else "cluster"},
+    )
 
 
-def overfitting(data: AnalysisInput, *, clusters: np.ndarray, min_samples: int = 10, alpha: float = 0.05) -> list[Insight]:
+def overfitting(
+    data: AnalysisInput, *, clusters: np.ndarray, min_samples: int = 10, alpha: float = 0.05
+) -> list[Insight]:
     """Latent clusters where training loss is low but held-out loss is high.
 
     Per cluster with >= ``min_samples`` training and held-out samples, a one-sided
@@ -151,15 +171,36 @@ def overfitting(data: AnalysisInput, *, clusters: np.ndarray, min_samples: int =
             continue
         rows = np.flatnonzero(h_rows)
         sentence, meta, _filt = explain_group(data.metadata, h_rows, held)
-        explanation = (f"latent cluster {c}: training {data.loss_name} {lt:.3g} but held-out {lh:.3g} "
-                       f"({int(h_rows.sum())} held-out vs {int(t_rows.sum())} training samples; p={q:.2g} after FDR, "
-                       f"rank-biserial {r:.2f}). The model memorised this region; {sentence}.")
-        stats = {"cluster": int(c), "train_loss": lt, "heldout_loss": lh, "n_train": int(t_rows.sum()),
-                 "n_heldout": int(h_rows.sum()), "p_value": p, "p_adjusted": float(q), "rank_biserial": r, "metadata": meta}
-        out.append(new_insight(data, rows, r * size_factor(len(rows)), type="overfitting", subset="|".join(HELD_OUT),
-                               statistics=stats, explanation=explanation,
-                               title=f"cluster {c} overfits ({data.loss_name} {lt:.3g} train vs {lh:.3g} held-out)",
-                               suggested_test=None, extra={}))
+        explanation = (
+            f"latent cluster {c}: training {data.loss_name} {lt:.3g} but held-out {lh:.3g} "
+            f"({int(h_rows.sum())} held-out vs {int(t_rows.sum())} training samples; p={q:.2g} after FDR, "
+            f"rank-biserial {r:.2f}). The model memorised this region; {sentence}."
+        )
+        stats = {
+            "cluster": int(c),
+            "train_loss": lt,
+            "heldout_loss": lh,
+            "n_train": int(t_rows.sum()),
+            "n_heldout": int(h_rows.sum()),
+            "p_value": p,
+            "p_adjusted": float(q),
+            "rank_biserial": r,
+            "metadata": meta,
+        }
+        out.append(
+            new_insight(
+                data,
+                rows,
+                r * size_factor(len(rows)),
+                type="overfitting",
+                subset="|".join(HELD_OUT),
+                statistics=stats,
+                explanation=explanation,
+                title=f"cluster {c} overfits ({data.loss_name} {lt:.3g} train vs {lh:.3g} held-out)",
+                suggested_test=None,
+                extra={},
+            )
+        )
     return out
 
 

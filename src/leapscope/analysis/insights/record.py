@@ -11,7 +11,13 @@ InsightType = Literal[
     "low_performance", "mislabeled", "duplicates", "data_leakage", "out_of_distribution", "domain_gap", "overfitting"
 ]
 INSIGHT_TYPES: tuple[str, ...] = (
-    "low_performance", "mislabeled", "duplicates", "data_leakage", "out_of_distribution", "domain_gap", "overfitting",
+    "low_performance",
+    "mislabeled",
+    "duplicates",
+    "data_leakage",
+    "out_of_distribution",
+    "domain_gap",
+    "overfitting",
 )
 
 

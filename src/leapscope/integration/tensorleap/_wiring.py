@@ -89,6 +89,52 @@ def from_connections(connections: list[Any]) -> TLWiring:
     return wiring
 
 
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """``leap_mapping.yaml`` as a mapping; :class:`IntegrationLoadError` when unreadable or not a mapping."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise IntegrationLoadError(f"{path}: cannot read the mapping ({exc}); fix the file") from exc
+    if not isinstance(doc, dict):
+        raise IntegrationLoadError(f"{path}: expected 'decorators:' and 'layers:' lists, got {type(doc).__name__}")
+    return doc
+
+
+def _mapping_source(
+    ref: dict[str, Any],
+    where: str,
+    path: Path,
+    by_id: dict[str, Any],
+    layers: dict[str, Any],
+    prediction_names: list[str],
+) -> Source:
+    """Where one argument of a ``leap_mapping.yaml`` node takes its value: an input, a ground truth or a prediction."""
+    node = by_id.get(str(ref.get("id")))
+    if node is not None:
+        data = node.get("data") or {}
+        kind = data.get("type") or node.get("operation")
+        name = str(data.get("output_name") or ref.get("outputKey") or "")
+        if kind == "Input":
+            return Source("input", name)
+        if kind == "GroundTruth":
+            return Source("gt", name)
+        raise IntegrationLoadError(
+            f"{path}: {where} takes its value from a {kind} node; expected an input, ground truth or model layer"
+        )
+    layer = layers.get(str(ref.get("id")))
+    pred = ((layer or {}).get("data") or {}).get("prediction_type")
+    if pred is not None and pred in prediction_names:
+        return Source("prediction", index=prediction_names.index(pred))
+    if len(prediction_names) <= 1:
+        return Source("prediction", index=0)
+    raise IntegrationLoadError(
+        f"{path}: {where} takes the output of layer {ref.get('name') or ref.get('id')!r}, which names no "
+        f"prediction_type; fix: add 'prediction_type: <one of {prediction_names}>' to that layer in 'layers:'"
+    )
+
+
 def from_mapping_yaml(path: Path, prediction_names: list[str], input_names: list[str]) -> TLWiring:
     """Read the older ``leap_mapping.yaml`` (``decorators:`` and ``layers:`` nodes) into a wiring.
 
@@ -100,41 +146,13 @@ def from_mapping_yaml(path: Path, prediction_names: list[str], input_names: list
     IntegrationLoadError
         The file is not valid YAML or a node cannot be read.
     """
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise IntegrationLoadError(f"{path}: cannot read the mapping ({exc}); fix the file") from exc
-    if not isinstance(doc, dict):
-        raise IntegrationLoadError(f"{path}: expected 'decorators:' and 'layers:' lists, got {type(doc).__name__}")
+    doc = _read_mapping(path)
     decorators = [d for d in doc.get("decorators") or [] if isinstance(d, dict)]
     layers = {str(layer.get("id")): layer for layer in doc.get("layers") or [] if isinstance(layer, dict)}
     by_id = {str(d.get("id")): d for d in decorators}
 
     def source(ref: dict[str, Any], where: str) -> Source:
-        node = by_id.get(str(ref.get("id")))
-        if node is not None:
-            data = node.get("data") or {}
-            kind = data.get("type") or node.get("operation")
-            name = str(data.get("output_name") or ref.get("outputKey") or "")
-            if kind == "Input":
-                return Source("input", name)
-            if kind == "GroundTruth":
-                return Source("gt", name)
-            raise IntegrationLoadError(
-                f"{path}: {where} takes its value from a {kind} node; expected an input, ground truth or model layer"
-            )
-        layer = layers.get(str(ref.get("id")))
-        pred = ((layer or {}).get("data") or {}).get("prediction_type")
-        if pred is not None and pred in prediction_names:
-            return Source("prediction", index=prediction_names.index(pred))
-        if len(prediction_names) <= 1:
-            return Source("prediction", index=0)
-        raise IntegrationLoadError(
-            f"{path}: {where} takes the output of layer {ref.get('name') or ref.get('id')!r}, which names no "
-            f"prediction_type; fix: add 'prediction_type: <one of {prediction_names}>' to that layer in 'layers:'"
-        )
+        return _mapping_source(ref, where, path, by_id, layers, prediction_names)
 
     wiring = TLWiring(origin=str(path))
     fed: list[str] = []

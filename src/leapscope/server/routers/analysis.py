@@ -45,7 +45,9 @@ def latent_space(run: Run, space: str | None) -> str:
     """
     spaces = stored_spaces(run)
     if not spaces:
-        raise NotFoundError(f"run {run.id} stored no latent space, so it has no projection (the model has no default latent layer)")
+        raise NotFoundError(
+            f"run {run.id} stored no latent space, so it has no projection (the model has no default latent layer)"
+        )
     if space is None or space == "":
         return spaces[0]
     if space not in spaces:
@@ -59,10 +61,18 @@ def _cached(run: Run, space: str, method: str) -> bool:
     return folder.is_dir() and any(p.name.startswith(prefix) and p.suffix == ".npy" for p in folder.iterdir())
 
 
-@router.get("/runs/{run_id}/projection", operation_id="getProjection", response_model=Data[Projection],
-            responses={202: {"model": Data[ProjectionPending], "description": "being computed; poll the job"}})
-def get_projection(run_id: str, method: str = Query("pca", pattern="^(pca|umap|tsne)$"), space: str | None = None,
-                   s: State = Depends(state)) -> Any:
+@router.get(
+    "/runs/{run_id}/projection",
+    operation_id="getProjection",
+    response_model=Data[Projection],
+    responses={202: {"model": Data[ProjectionPending], "description": "being computed; poll the job"}},
+)
+def get_projection(
+    run_id: str,
+    method: str = Query("pca", pattern="^(pca|umap|tsne)$"),
+    space: str | None = None,
+    s: State = Depends(state),
+) -> Any:
     """The 2-D map of a latent space. PCA is computed inline; UMAP and t-SNE run as a background job (202).
 
     ``space`` must be one of the run's stored latent spaces (default: the first); any other
@@ -79,8 +89,15 @@ def get_projection(run_id: str, method: str = Query("pca", pattern="^(pca|umap|t
                 return get_projection(run_id, method, name, s)
             return JSONResponse({"data": {"status": job.status, "job": job.to_dict()}}, status_code=202)
         xy = services.projection(run, method=method, space=name)  # type: ignore[arg-type]
-    return {"data": {"status": "ready", "method": method, "space": name, "x": [None if v != v else float(v) for v in xy[:, 0]],
-                     "y": [None if v != v else float(v) for v in xy[:, 1]]}}
+    return {
+        "data": {
+            "status": "ready",
+            "method": method,
+            "space": name,
+            "x": [None if v != v else float(v) for v in xy[:, 0]],
+            "y": [None if v != v else float(v) for v in xy[:, 1]],
+        }
+    }
 
 
 @router.get("/runs/{run_id}/insights", operation_id="listInsights", response_model=InsightsEnvelope)
@@ -91,7 +108,10 @@ def list_insights(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
     subsets = run.samples["subset"].to_pylist() if found else []
     data = []
     for i, insight in enumerate(found):
-        samples = [{"subset": subsets[r], "sample_id": sid} for r, sid in zip(insight.rows[:60], insight.sample_ids[:60], strict=True)]
+        samples = [
+            {"subset": subsets[r], "sample_id": sid}
+            for r, sid in zip(insight.rows[:60], insight.sample_ids[:60], strict=True)
+        ]
         data.append({"index": i, **insight.to_dict(), "samples": samples})
     return {"data": data, "analyzed": (run.dir / INSIGHTS_FILE).exists()}
 
@@ -119,7 +139,9 @@ def aggregate(run_id: str, column: str, by: str = "", agg: str = "mean", s: Stat
     return {"data": json.loads(frame.to_json(orient="records"))}
 
 
-@router.get("/runs/{run_id}/confusion", operation_id="confusionMatrix", tags=["aggregates"], response_model=Data[Confusion])
+@router.get(
+    "/runs/{run_id}/confusion", operation_id="confusionMatrix", tags=["aggregates"], response_model=Data[Confusion]
+)
 def confusion(run_id: str, subset: str | None = None, s: State = Depends(state)) -> dict[str, Any]:
     """The confusion matrix (ground truth rows, predicted columns) of the first labeled prediction."""
     labels, matrix = services.confusion_matrix(s.run(run_id), subset=subset)

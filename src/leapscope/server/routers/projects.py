@@ -27,13 +27,22 @@ def list_projects(s: State = Depends(state)) -> dict[str, Any]:
         versions = []
         for version in s.workspace.catalog.versions(project):
             mine = [run_body(r) for r in runs if r.row.version_id == version.id]
-            versions.append({"name": version.name, "model_hash": version.model_hash[:12], "code_hash": version.code_hash[:12], "runs": mine})
+            versions.append(
+                {
+                    "name": version.name,
+                    "model_hash": version.model_hash[:12],
+                    "code_hash": version.code_hash[:12],
+                    "runs": mine,
+                }
+            )
         data.append({"name": project.name, "versions": versions})
     return {"data": data}
 
 
 @router.get("/projects/{project}/compare", operation_id="compareRuns", response_model=AggregateEnvelope)
-def compare(project: str, column: str, by: str = "subset", agg: str = "mean", s: State = Depends(state)) -> dict[str, Any]:
+def compare(
+    project: str, column: str, by: str = "subset", agg: str = "mean", s: State = Depends(state)
+) -> dict[str, Any]:
     """The same aggregate across every complete run of a project."""
     frame = services.compare_runs(s.workspace, project, column, by=[b for b in by.split(",") if b], agg=agg)
     return {"data": frame.to_dict(orient="records")}
@@ -59,8 +68,15 @@ def list_tests(project: str, s: State = Depends(state)) -> dict[str, Any]:
     by_test: dict[int, list[dict[str, Any]]] = {}
     for r in s.workspace.catalog.test_results(project=project):
         # `passed` stays 0/1 in this answer, as stored (StoredTestResult)
-        by_test.setdefault(r.test_id, []).append({k: _finite(v) for k, v in {**r.to_dict(), "passed": int(r.passed)}.items()})
-    return {"data": [{"id": tid, **{k: _finite(v) for k, v in t.__dict__.items()}, "results": by_test.get(tid, [])} for tid, t in tests]}
+        by_test.setdefault(r.test_id, []).append(
+            {k: _finite(v) for k, v in {**r.to_dict(), "passed": int(r.passed)}.items()}
+        )
+    return {
+        "data": [
+            {"id": tid, **{k: _finite(v) for k, v in t.__dict__.items()}, "results": by_test.get(tid, [])}
+            for tid, t in tests
+        ]
+    }
 
 
 def _latest_complete(s: State, project: str) -> Run | None:
@@ -70,7 +86,8 @@ def _latest_complete(s: State, project: str) -> Run | None:
 
 @router.post("/projects/{project}/tests", operation_id="createTest", response_model=Data[CreateTestRequestBody])
 def create_test(project: str, body: CreateTestRequestBody, s: State = Depends(state)) -> dict[str, Any]:
-    """Save a threshold test; it runs on every new run of the project.
+    """Save a threshold test; it runs on every new run of the project, and at once on the
+    project's latest complete run (its result is stored, so listTests shows it there).
 
     404 for an unknown project (it is not created); 422 for a malformed filter, an unknown
     column or metric, a literal of the wrong type (checked against the project's latest
@@ -83,7 +100,7 @@ def create_test(project: str, body: CreateTestRequestBody, s: State = Depends(st
         test = services.ThresholdTest(**body.model_dump())
         latest = _latest_complete(s, project)
         test.validate(latest.samples.schema if latest is not None else None)
-        services.save_test(s.workspace, project, test)
+        services.save_test(s.workspace, project, test, run=latest)
     except StoreError:
         raise
     except LeapscopeError as exc:  # FilterError included

@@ -21,8 +21,17 @@ router = APIRouter(tags=["runs"], route_class=DecodedRoute)
 def run_body(run: Run) -> dict[str, Any]:
     """The API's JSON body of one run: the catalog row's public fields."""
     r = run.row
-    return {"id": r.id, "project": r.project, "version": r.version, "status": r.status, "created_at": r.created_at,
-            "seconds": r.seconds, "counts": r.counts, "summary": r.summary, "error": r.error}
+    return {
+        "id": r.id,
+        "project": r.project,
+        "version": r.version,
+        "status": r.status,
+        "created_at": r.created_at,
+        "seconds": r.seconds,
+        "counts": r.counts,
+        "summary": r.summary,
+        "error": r.error,
+    }
 
 
 @router.get("/runs", operation_id="listRuns", response_model=Data[list[RunBody]])

@@ -59,7 +59,10 @@ def list_samples(run_id: str, q: Annotated[SamplesQuery, Query()], s: State = De
         params.append(subset)
     chosen = _row_filter(run, insight, cluster)
     if rows:
-        chosen = [int(r) for r in rows.split(",") if r.strip().isdigit()]
+        # isdecimal + isascii: int() of '²' or of a 5,000-digit string fails or is out of any row range
+        chosen = [
+            int(r) for r in rows.split(",") if r.strip().isascii() and r.strip().isdecimal() and len(r.strip()) <= 18
+        ]
     if chosen is not None:
         clauses.append("row IN (SELECT unnest(?))")
         params.append(chosen)
@@ -104,8 +107,11 @@ async def get_sample(run_id: str, subset: str, sample_id: str, s: State = Depend
 
 # a visual or explanation: a PNG picture, or a JSON chart (bars, graph, tokens)
 _PAYLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": Data[ChartPayload], "description": "A chart as JSON, or a picture",
-          "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+    200: {
+        "model": Data[ChartPayload],
+        "description": "A chart as JSON, or a picture",
+        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+    },
 }
 
 
@@ -116,8 +122,12 @@ def _payload(result: tuple[str, Any]) -> Response:
     return JSONResponse({"data": body})
 
 
-@router.get("/runs/{run_id}/samples/{subset}/{sample_id}/visuals/{name}", operation_id="getVisual", response_model=None,
-            responses=_PAYLOAD_RESPONSES)
+@router.get(
+    "/runs/{run_id}/samples/{subset}/{sample_id}/visuals/{name}",
+    operation_id="getVisual",
+    response_model=None,
+    responses=_PAYLOAD_RESPONSES,
+)
 async def get_visual(run_id: str, subset: str, sample_id: str, name: str, s: State = Depends(state)) -> Response:
     """A visualizer's output: PNG for pictures, JSON for charts and text (rendered in a worker process)."""
     run = s.run(run_id)
@@ -125,23 +135,44 @@ async def get_visual(run_id: str, subset: str, sample_id: str, name: str, s: Sta
     return _payload(await s.visuals.run(_render.render_visual, s.path, run.id, subset, sample_id, name))
 
 
-@router.get("/runs/{run_id}/samples/{subset}/{sample_id}/explanation", operation_id="getExplanation", response_model=None,
-            responses=_PAYLOAD_RESPONSES)
-async def get_explanation(run_id: str, subset: str, sample_id: str, method: str = "integrated_gradients",
-                          target: str | None = None, layer: str | None = None, s: State = Depends(state)) -> Response:
+@router.get(
+    "/runs/{run_id}/samples/{subset}/{sample_id}/explanation",
+    operation_id="getExplanation",
+    response_model=None,
+    responses=_PAYLOAD_RESPONSES,
+)
+async def get_explanation(
+    run_id: str,
+    subset: str,
+    sample_id: str,
+    method: str = "integrated_gradients",
+    target: str | None = None,
+    layer: str | None = None,
+    s: State = Depends(state),
+) -> Response:
     """The heatmap of one sample (method/target/layer), drawn over its image."""
     run = s.run(run_id)
     _sample_row(s, run.id, subset, sample_id)
-    return _payload(await s.visuals.run(_render.render_explanation, s.path, run.id, subset, sample_id, method, target, layer))
+    return _payload(
+        await s.visuals.run(_render.render_explanation, s.path, run.id, subset, sample_id, method, target, layer)
+    )
 
 
-@router.get("/runs/{run_id}/samples/{subset}/{sample_id}/similar", operation_id="getSimilar", response_model=SimilarEnvelope,
-            response_model_exclude_unset=True)
-def get_similar(run_id: str, subset: str, sample_id: str, k: int = Query(8, ge=1, le=100), s: State = Depends(state)) -> dict[str, Any]:
+@router.get(
+    "/runs/{run_id}/samples/{subset}/{sample_id}/similar",
+    operation_id="getSimilar",
+    response_model=SimilarEnvelope,
+    response_model_exclude_unset=True,
+)
+def get_similar(
+    run_id: str, subset: str, sample_id: str, k: int = Query(8, ge=1, le=100), s: State = Depends(state)
+) -> dict[str, Any]:
     """The ``k`` nearest samples in latent space; empty (with a ``note``) when this sample's latent vector is not finite."""
     _sample_row(s, run_id, subset, sample_id)
     near = services.similar(s.run(run_id), sample_id, subset=subset, k=k)
-    body: dict[str, Any] = {"data": [{k2: json_safe(v) for k2, v in rec.items()} for rec in near.to_dict(orient="records")]}
+    body: dict[str, Any] = {
+        "data": [{k2: json_safe(v) for k2, v in rec.items()} for rec in near.to_dict(orient="records")]
+    }
     if near.attrs.get("note"):
         body["note"] = near.attrs["note"]
     return body

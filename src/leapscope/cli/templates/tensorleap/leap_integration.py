@@ -42,7 +42,9 @@ def preprocess() -> list[PreprocessResponse]:
     data = {"features": features, "labels": labels}
     return [
         PreprocessResponse(sample_ids=list(range(0, 200)), data=data, state=DataStateType.training, sample_id_type=int),
-        PreprocessResponse(sample_ids=list(range(200, 300)), data=data, state=DataStateType.validation, sample_id_type=int),
+        PreprocessResponse(
+            sample_ids=list(range(200, 300)), data=data, state=DataStateType.validation, sample_id_type=int
+        ),
     ]
 
 
@@ -58,8 +60,10 @@ def gt_classes(idx: int, preprocess: PreprocessResponse) -> np.ndarray:
 
 @tensorleap_metadata("sample", {"label": DatasetMetadataType.string, "norm": DatasetMetadataType.float})
 def metadata_sample(idx: int, preprocess: PreprocessResponse) -> dict[str, object]:
-    return {"label": LABELS[int(preprocess.data["labels"][idx])],
-            "norm": float(np.linalg.norm(preprocess.data["features"][idx]))}
+    return {
+        "label": LABELS[int(preprocess.data["labels"][idx])],
+        "norm": float(np.linalg.norm(preprocess.data["features"][idx])),
+    }
 
 
 @tensorleap_custom_visualizer("prediction", LeapDataType.HorizontalBar)
@@ -86,8 +90,11 @@ def _write_model(path: str) -> None:
     x = np.hstack([features[:200], np.ones((200, 1), np.float32)])
     w = np.linalg.lstsq(x, np.eye(3)[labels[:200]] * 4.0, rcond=None)[0].astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["features", "w"], ["logits0"]), helper.make_node("Add", ["logits0", "b"], ["logits"]),
-         helper.make_node("Softmax", ["logits"], ["classes"], axis=-1)],
+        [
+            helper.make_node("MatMul", ["features", "w"], ["logits0"]),
+            helper.make_node("Add", ["logits0", "b"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["classes"], axis=-1),
+        ],
         "classifier",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 4])],
         [helper.make_tensor_value_info("classes", TensorProto.FLOAT, ["batch", 3])],
