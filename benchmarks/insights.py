@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 import leapscope as ls
-from leapscope import analysis
+from leapscope import runs
 from leapscope.analysis import AnalysisInput
 from leapscope.analysis import insights as ins
 
@@ -158,7 +158,7 @@ def _planted_integration(folder: Path, mode: str) -> Path:
 def planted_slice(tmp: Path) -> None:
     folder = _planted_integration(tmp / "slice", "invert")
     run = ls.evaluate(folder, workspace=tmp / "ws-slice", workers=1)
-    found = [i for i in analysis.analyze(run) if i.type == "low_performance"]
+    found = [i for i in runs.analyze(run) if i.type == "low_performance"]
     df = run.to_pandas()
     planted = set(df[(df.subset == "validation") & (df["scanner"] == "B")].row)
     acc = df[df.row.isin(planted)].metric_accuracy.mean()
@@ -186,7 +186,7 @@ def planted_noise(tmp: Path) -> None:
     val = df[df.subset == "validation"]
     ids = val.sample_id.astype(int).to_numpy()
     truth_rows = set(val.row[(ids * 2654435761) % 10 == 0])
-    found = [i for i in analysis.analyze(run, types=["mislabeled"]) if i.subset == "validation"]
+    found = [i for i in runs.analyze(run, types=["mislabeled"]) if i.subset == "validation"]
     flagged = set(found[0].rows) if found else set()
     p = len(flagged & truth_rows) / max(1, len(flagged))
     r = len(flagged & truth_rows) / max(1, len(truth_rows))
@@ -204,9 +204,9 @@ def speed(tmp: Path) -> None:
     os.environ["BENCH_SAMPLES"] = "50000"
     folder = _integration(tmp / "big")
     run = ls.evaluate(folder, workspace=tmp / "ws-big", workers=1, batch_size=256, chunk_size=8192)
-    data = analysis.analysis_input(run)
+    data = runs.analysis_input(run)
     start = time.perf_counter()
-    found = analysis.analyze(run)
+    found = runs.analyze(run)
     ours = time.perf_counter() - start
     kinds = sorted({i.type for i in found})
     start = time.perf_counter()

@@ -10,20 +10,16 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from leapscope import api
-from leapscope.server import STATIC_DIR, create_app
-from tests.e2e.test_ui import CHROMIUM_ARGS, _free_port
+from tests.e2e._live import chromium, live_server
 
 WEB_SRC = Path(__file__).resolve().parents[2] / "web" / "src"
 
@@ -137,31 +133,14 @@ def torch_workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def base_url(torch_workspace: dict[str, Any]) -> Iterator[str]:
-    assert (STATIC_DIR / "index.html").exists(), "the web UI is not built: run `make install`"
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(torch_workspace["path"], warm=False), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.1)
-    assert server.started, "the test server did not start within 60 s"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(torch_workspace["path"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Tab:

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from leapscope.report import write_report
 from leapscope.store import Workspace
-from tests.e2e.test_ui import CHROMIUM_ARGS, SHOTS
+from tests.e2e._live import chromium
+from tests.e2e.test_ui import SHOTS
 
 
 @pytest.mark.slow
@@ -29,15 +29,13 @@ def test_report_is_self_contained_and_renders(digits_workspace, tmp_path):
         "Example heatmaps",
     ):
         assert heading in text
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         page.goto(out.as_uri())
         broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
         assert broken == 0 and page.evaluate("() => document.images.length") > 10
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "report.png"))
-        browser.close()
 
 
 @pytest.mark.slow

@@ -1,8 +1,8 @@
 """Filter payload corpus: nothing in a filter string may ever run as code or SQL.
 
 Every payload must be refused (``FilterError`` in Python, exit 2 in the CLI, 422 over HTTP) and
-must not create its canary file — through ``parse_filter``, ``analysis.run_test``,
-``analysis.aggregate(where=)``, ``leapscope test --filter`` in a subprocess, ``POST
+must not create its canary file — through ``parse_filter``, ``runs.run_test``,
+``runs.aggregate(where=)``, ``leapscope test --filter`` in a subprocess, ``POST
 /projects/{p}/tests``, ``GET /runs/{id}/samples?where=`` and a test stored before filters were
 parsed (which must be reported as failing, never executed).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from leapscope import analysis
+from leapscope import runs
 from leapscope.server import create_app
 from leapscope.store import FilterError, Workspace, parse_filter
 
@@ -131,9 +131,9 @@ def test_corpus_is_refused_by_the_parser_and_the_python_api(workspace, canary, m
         with pytest.raises(FilterError):
             parse_filter(payload, run.samples.schema)
         with pytest.raises(FilterError):
-            analysis.run_test(run, analysis.ThresholdTest(metric="metric_accuracy", filter=payload, min=0.0))
+            runs.run_test(run, runs.ThresholdTest(metric="metric_accuracy", filter=payload, min=0.0))
         with pytest.raises(FilterError):
-            analysis.aggregate(run, "metric_accuracy", by=["subset"], where=payload)
+            runs.aggregate(run, "metric_accuracy", by=["subset"], where=payload)
         assert not canary.exists(), payload
     assert list(canary.parent.iterdir()) == []
 
@@ -155,7 +155,7 @@ def test_a_quoted_literal_is_a_bound_value_not_sql(workspace):
         "digit_label == '8'' or ''1''=''1'".replace("''", "\\'"),
         'digit_label == "\'; DROP TABLE samples; --"',
     ]:
-        frame = analysis.aggregate(run, "metric_accuracy", where=text)
+        frame = runs.aggregate(run, "metric_accuracy", where=text)
         assert int(frame.n[0]) == 0, text
         assert not parse_filter(text, run.samples.schema).mask(run.samples).any()
 
@@ -241,7 +241,7 @@ def test_a_test_saved_before_the_fix_fails_with_the_parse_error_and_never_runs(c
     listed = client.get("/api/v1/projects/digits/tests")
     assert listed.status_code == 200 and {"legacy-pwn", "legacy-nan"} <= {t["name"] for t in listed.json()["data"]}
     # the same through the Python API used by `evaluate`
-    results_py = {r.test.name: r for r in analysis.run_saved_tests(ws, ws.open_run(run_id))}
+    results_py = {r.test.name: r for r in runs.run_saved_tests(ws, ws.open_run(run_id))}
     assert results_py["legacy-pwn"].passed is False
     assert not canary.exists()
     with ws.catalog.connect() as db:

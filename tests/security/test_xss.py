@@ -12,18 +12,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import threading
-import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.conftest import DIGITS
-from tests.e2e.test_ui import CHROMIUM_ARGS
+from tests.e2e._live import chromium, live_server
 
 PAYLOADS = [
     "<img src=x onerror=alert(1)>",
@@ -149,10 +145,8 @@ def xss_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -250,31 +244,10 @@ def test_report_opens_without_script_and_shows_payloads_as_text(report, page):
 # --- the web app ----------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(xss_run):
-    from leapscope.server import STATIC_DIR, create_app
-
-    assert (STATIC_DIR / "index.html").exists(), "the web UI is not built: run `make install`"
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(xss_run[0], warm=False), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.1)
-    assert server.started, "the test server did not start within 60 s"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(xss_run[0]) as url:
+        yield url
 
 
 def _sample_url(base_url: str, run_id: str, subset: str, sample_id: str) -> str:

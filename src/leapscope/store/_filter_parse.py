@@ -1,7 +1,7 @@
 """Parsing the one safe sample filter: ``column op literal [and column op literal ...]``.
 
 Every string filter leapscope accepts (saved threshold tests, ``leapscope test --filter``,
-``analysis.aggregate(where=...)``, the API's ``where``) goes through :func:`parse_filter`.
+``runs.aggregate(where=...)``, the API's ``where``) goes through :func:`parse_filter`.
 Nothing of the text is ever evaluated as code: a small tokenizer accepts
 
 - a column: ``[A-Za-z_][A-Za-z0-9_]*`` (ASCII), checked against the run's columns;

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from leapscope import api
-from leapscope.analysis import RunContext
 from leapscope.integration import load
 from leapscope.integration.tensorleap import import_code_loader
+from leapscope.runs import RunContext
 from leapscope.sdk._visuals import HorizontalBar, Image, Text
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leapscope import api
-from leapscope.analysis import RunContext
+from leapscope.runs import RunContext
 from leapscope.sdk._visuals import Text, TextMask
 from tests.integration.tensorleap import fixtures
 
