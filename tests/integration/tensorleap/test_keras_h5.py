@@ -29,8 +29,8 @@ print(json.dumps({"valid": report.valid, "report": report.to_dict(), "rows": len
 
 @pytest.mark.slow
 def test_tf_keras_h5_model_runs_on_the_torch_backend(tmp_path):
-    if importlib.util.find_spec("tensorflow") is None:  # not imported here: it would pick Keras' backend
-        pytest.skip("tensorflow is not installed (pip install 'leapscope[tensorflow]')")
+    # `make install` installs leapscope[tensorflow]; not imported here: it would pick Keras' backend
+    assert importlib.util.find_spec("tensorflow") is not None, "tensorflow missing: pip install 'leapscope[tensorflow]'"
     h5 = fixtures.save_keras_h5(tmp_path / "model.h5")
     folder = fixtures.write_decorator_keras(tmp_path / "tl_keras", h5)
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
