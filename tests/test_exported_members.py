@@ -32,6 +32,7 @@ SDK = {
     "gt_encoder",
     "input_encoder",
     "integration_test",
+    "latent_space",
     "load_model",
     "loss",
     "metadata",
@@ -41,7 +42,7 @@ SDK = {
     "unlabeled_preprocess",
     "visualizer",
 }
-API = {"analyze", "check", "evaluate", "load_integration", "open_run"}
+API = {"analyze", "check", "evaluate", "launch", "load_integration", "open_run"}
 
 
 def test_public_names():

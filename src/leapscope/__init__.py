@@ -35,7 +35,7 @@ def _version() -> str:
 
 __version__ = _version()
 
-_API = {name: "leapscope.api" for name in ("analyze", "check", "evaluate", "load_integration", "open_run")}
+_API = {name: "leapscope.api" for name in ("analyze", "check", "evaluate", "launch", "load_integration", "open_run")}
 
 #: the public names: the SDK, the error base class and the Python API (``__version__`` is there too)
 __all__ = sorted([*_sdk_all, "LeapscopeError", *_API])

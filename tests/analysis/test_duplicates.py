@@ -130,6 +130,19 @@ def test_exact_outranks_near_of_the_same_size():
     assert leak["exact"].severity > leak["near"].severity
 
 
+def test_saturated_softmax_latent_yields_no_near_duplicate_claims():
+    # a custom latent space of softmax probabilities (distinct inputs): confident samples crowd each class's
+    # corner at every scale down to 1e-12, a continuous lower tail that once gave 5 near-duplicate claims
+    rng = np.random.default_rng(0)
+    logits = 20 * np.eye(10)[rng.integers(0, 10, 600)] + rng.normal(0, 4, (600, 10))
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = z / z.sum(axis=1, keepdims=True)
+    data = _data(probs)
+    assert ins.duplicates(data) == [] and ins.data_leakage(data) == []
+    cal, _, _ = calibrate(probs.astype(np.float32), "probs")
+    assert cal.collapsed and not cal.checked and cal.collapsed_share > 0.05 and "saturated" in cal.note
+
+
 def test_collapsed_latent_yields_no_near_duplicate_claims():
     rng = np.random.default_rng(3)
     latent = rng.normal(size=(600, 16))

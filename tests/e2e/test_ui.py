@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e._live import chromium, live_server
 
-SHOTS = Path(__file__).parent / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"  # referenced from README.md
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_click_a_point_opens_the_sample(page, base_url, digits_workspace):
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_url("**/samples/**")
     expect(page.locator("h1")).to_contain_text("Sample")
-    expect(page.locator("figure[data-visual=image] img")).to_be_visible()
+    expect(page.locator("figure[data-visual=image] img")).to_be_visible(timeout=30000)
 
 
 def test_insight_opens_its_samples(page, base_url, digits_workspace):
@@ -91,10 +91,10 @@ def test_sample_page_switches_heatmap_method(page, base_url, digits_workspace):
     run_id = digits_workspace[1]
     page.goto(f"{base_url}/#/runs/{run_id}/samples/test/1500")
     heat = page.locator("img.heatmap")
-    expect(heat).to_be_visible(timeout=30000)
+    expect(heat).to_be_visible(timeout=90000)  # the first heatmap of the server loads the model
     page.select_option("select[aria-label=method]", "gradcam")
     expect(page.locator("img.heatmap[data-method=gradcam]")).to_be_visible(timeout=30000)
-    assert "method=gradcam" in page.locator("img.heatmap").get_attribute("src")
+    assert "method=gradcam" in page.locator("img.heatmap").get_attribute("data-url")
     expect(page.locator(".sample-layout .card").nth(3).locator(".thumb").first).to_be_visible()
     expect(page.locator("figure[data-visual=prediction] .chart svg").first).to_be_visible()
     shot(page, "sample")

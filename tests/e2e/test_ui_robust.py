@@ -212,7 +212,7 @@ def test_sample_page_of_an_id_with_url_characters(
     tab.page.goto(f"{base_url}/{route_of(run_id, 'samples', 'validation', sample_id)}")
     expect(tab.page.locator("[data-testid=sample-id]")).to_have_text(sample_id)
     # the row the server sent is this sample's (not a 404, not another route's answer)
-    expect(tab.page.locator("table.stats tr:has(th:text-is('sample_id')) td")).to_have_text(sample_id, timeout=30000)
+    expect(tab.page.locator("table.stats tr:has(th:text-is('sample_id')) td")).to_have_text(sample_id, timeout=60000)
     expect(tab.page.locator("figure[data-visual=bars] .chart svg").first).to_be_visible(timeout=20000)
     expect_nav(tab.page, run_id)
     # every API request stays inside this sample's URL space: nothing reached /runs/projects & co.
@@ -390,3 +390,19 @@ def test_router_decodes_each_segment_once(browser: Browser, base_url: str, torch
     expect_nav(page, run_id)
     context.close()
     assert not errors, errors
+
+
+def test_gradcam_is_not_offered_for_a_model_without_a_spatial_layer(
+    tab: Tab, base_url: str, torch_workspace: dict[str, Any]
+) -> None:
+    """An MLP has no feature map: Grad-CAM/LayerCAM are listed as not applicable, no layer box (issue 14)."""
+    run_id = torch_workspace["run"]
+    page = tab.page
+    page.goto(f"{base_url}/{route_of(run_id, 'samples', 'training', 's1')}")
+    method = page.locator("select[aria-label=method]")
+    expect(method.locator("option[value=gradcam]")).to_be_disabled(timeout=60000)
+    assert "spatial" in (method.locator("option[value=gradcam]").get_attribute("title") or "")
+    expect(method.locator("option[value=layercam]")).to_be_disabled()
+    expect(method.locator("option[value=integrated_gradients]")).to_be_enabled()
+    expect(page.locator("[aria-label=layer]")).to_have_count(0)
+    expect_nav(page, run_id)

@@ -64,3 +64,24 @@ def test_api_types_come_from_the_generated_schema() -> None:
         text = source.read_text()
         assert not re.search(r"^\s*(export\s+)?interface\s", text, re.M), f"{source.name} declares an interface by hand"
         assert not re.search(r"useApi<\{|get<\{|post<\{", text), f"{source.name} types an API answer inline"
+
+
+def test_the_first_page_bundle_is_small_and_plotly_is_its_own_chunk() -> None:
+    """index.html loads <= 1.5 MB of JavaScript; Plotly is a separate chunk it never references (issue 17)."""
+    from leapscope.server import STATIC_DIR
+
+    index = (STATIC_DIR / "index.html").read_text()
+    first = re.findall(r"""(?:src|href)="/?(assets/[^"]+\.js)\"""", index)
+    assert first, f"no script in {STATIC_DIR / 'index.html'}"
+    size = sum((STATIC_DIR / p).stat().st_size for p in first)
+    assert size <= 1_500_000, f"the first page loads {size} bytes of JavaScript: {first}"
+    assert not [p for p in first if "plotly" in p], first
+    chunks = [p.name for p in (STATIC_DIR / "assets").glob("*.js")]
+    assert [c for c in chunks if c.startswith("plotly")], f"no separate Plotly chunk: {chunks}"
+    # Plotly is imported dynamically, in one place (the Chart component)
+    static_imports = [
+        str(p.relative_to(WEB_SRC))
+        for p in WEB_SRC.rglob("*.ts*")
+        if re.search(r"""^\s*import\s[^;]*from\s+["']plotly""", p.read_text(), re.M)
+    ]
+    assert not static_imports, f"a static import of Plotly puts it in the first page: {static_imports}"

@@ -63,3 +63,32 @@ def test_default_latent_is_the_deepest_feature_map(tmp_path: Path, net: type[tor
     x = np.random.default_rng(0).random((5, 3, 32, 32), dtype=np.float32)
     latent = wrapper.activations(x, [layer], pool="mean")[layer]
     assert latent.shape[0] == 5 and latent.ndim == 2 and np.isfinite(latent).all()
+
+
+def test_torch_default_latent_is_the_bottleneck_before_and_after_a_forward_pass() -> None:
+    torch.manual_seed(0)
+    wrapper = open_model(_EncoderDecoder().eval())
+    assert wrapper.default_latent_layer() == "down2"  # by module order: the last conv before the first upsampling
+    x = np.random.default_rng(0).random((3, 3, 32, 32), dtype=np.float32)
+    wrapper.predict([x])  # the shapes are known now: the smallest map (8x8) before the decoder
+    assert wrapper.default_latent_layer() == "down2"
+    _, latent = wrapper.predict_with_latent([x])
+    assert latent["down2"].shape == (3, 16)
+    # no Linear and no upsampling: the latest multi-channel map, the same rule as for the ONNX export
+    assert open_model(_ConvOnly().eval()).default_latent_layer() == "head"
+
+
+def test_keras_default_latent_without_a_dense_layer() -> None:
+    from leapscope.models._keras import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input((32, 32, 3))
+    down = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="down1")(inputs)
+    bottleneck = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="bottleneck")(down)
+    up = keras.layers.UpSampling2D(2, name="up1")(bottleneck)
+    late = keras.layers.Conv2D(8, 3, padding="same", name="late")(up)  # 16x16, after the upsampling: not chosen
+    outputs = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(keras.layers.UpSampling2D(2)(late))
+    wrapper = open_model(keras.Model(inputs, outputs))
+    assert wrapper.default_latent_layer() == "bottleneck"
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    assert wrapper.predict_with_latent([x])[1]["bottleneck"].shape == (2, 16)

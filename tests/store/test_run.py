@@ -106,6 +106,8 @@ def test_progress_is_the_resume_point(workspace_run):
     _write(RunWriter(run_dir), 0, 0, 4, "training", failing=2)
     # a new process (a new writer) sees the durable chunk, the plan digest and the latent dims
     progress = RunWriter(run_dir).progress()
+    files = progress["chunks"]["0"].pop("files")  # [size, digest] of each part: checked on resume
+    assert set(files) == {fmt.samples_part(0), fmt.latent_part("fc1", 0), fmt.errors_part(0)}
     assert progress == {"chunks": {"0": {"rows": 4, "errors": 1}}, "plan": "abc", "dims": {"fc1": 3}}
     with pytest.raises(
         StoreError,

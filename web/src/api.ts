@@ -62,8 +62,8 @@ async function parse<T>(res: Response): Promise<T> {
 }
 
 /** GET an API path (build it with {@link path}); throws {@link ApiError} on a non-2xx answer. */
-export async function get<T>(apiPath: string, query: Query = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(url(apiPath, query));
+export async function get<T>(apiPath: string, query: Query = {}, signal?: AbortSignal): Promise<{ status: number; body: T }> {
+  const res = await fetch(url(apiPath, query), { signal });
   return { status: res.status, body: await parse<T>(res) };
 }
 
@@ -85,8 +85,13 @@ export async function send<T>(method: "POST" | "PUT" | "PATCH" | "DELETE", apiPa
  * GET an API path whose answer is a picture or a JSON chart (visuals, explanations): the raw
  * response (check `ok` and the content type); never throws on a non-2xx answer.
  */
-export function getRaw(apiPath: string, query: Query = {}): Promise<Response> {
-  return fetch(url(apiPath, query));
+export function getRaw(apiPath: string, query: Query = {}, signal?: AbortSignal): Promise<Response> {
+  return fetch(url(apiPath, query), { signal });
+}
+
+/** True for the rejection of a request that was aborted on purpose (a superseded or unmounted one). */
+export function isAbort(e: unknown): boolean {
+  return e instanceof DOMException && e.name === "AbortError";
 }
 
 export const post = <T>(apiPath: string, payload: unknown = {}) => send<T>("POST", apiPath, payload);
@@ -117,6 +122,15 @@ export type CreateTest = Schemas["CreateTestRequestBody"];
 export type AggregateRow = Schemas["AggregateRow"];
 export type Confusion = Schemas["Confusion"];
 export type Points = Schemas["PointsEnvelope"]["data"];
+/** The run model's layers for the layer picker (canonical names; `spatial`: Grad-CAM/LayerCAM can use it). */
+export type Layers = Schemas["Layers"];
+export type Layer = Schemas["Layer"];
+/** An attribution method and whether it applies to the run's model. */
+export type ExplainMethod = Schemas["ExplainMethod"];
+/** Something one sample can be explained for (a class, a channel, a region, a loss). */
+export type ExplainTarget = Schemas["ExplainTarget"];
+export type Dismissal = Schemas["Dismissal"];
+export type DismissRequest = Schemas["DismissRequestBody"];
 /** The `{data}` envelope of every JSON answer. */
 export type Data<T> = { data: T };
 

@@ -4,6 +4,11 @@ PCA (scikit-learn) is instant; UMAP (umap-learn; McInnes et al. 2018) and t-SNE
 (scikit-learn; van der Maaten & Hinton 2008) are computed on demand. Rows with a
 NaN latent (failed samples) are left out and come back as NaN. Methods are looked up
 in :data:`PROJECTORS` (name -> function), not chosen by a chain of ifs.
+
+Columns that are constant across the valid rows (a conv-only model's pooled map often has
+dead channels) carry no information and make PCA divide by zero: they are dropped first
+(:func:`varying_columns`); a latent with no varying column projects every sample to the
+origin, and :func:`latent_note` says so in words.
 """
 
 from __future__ import annotations
@@ -15,7 +20,11 @@ import numpy as np
 
 from leapscope.exceptions import LeapscopeError
 
-__all__ = ["PROJECTORS", "Method", "project"]
+__all__ = ["CONSTANT_RTOL", "PROJECTORS", "Method", "latent_note", "project", "varying_columns"]
+
+#: a latent column whose standard deviation is at most this fraction of the latent's largest absolute
+#: value (float32 round-off is ~1e-7) counts as constant
+CONSTANT_RTOL = 1e-5
 
 Method = Literal["pca", "umap", "tsne"]
 Projector = Callable[[np.ndarray, int, int, dict[str, Any]], np.ndarray]
@@ -50,6 +59,43 @@ def _tsne(x: np.ndarray, n_components: int, seed: int, params: dict[str, Any]) -
 PROJECTORS: dict[str, Projector] = {"pca": _pca, "umap": _umap, "tsne": _tsne}
 
 
+def varying_columns(x: np.ndarray, rtol: float = CONSTANT_RTOL) -> np.ndarray:
+    """(D,) bool: the columns of finite rows ``x`` (n, D) whose std exceeds ``rtol`` x max |x| (and is > 0)."""
+    if not x.size:
+        return np.zeros(x.shape[1] if x.ndim == 2 else 0, bool)
+    x64 = np.asarray(x, np.float64)
+    scale = float(np.abs(x64).max())
+    std = x64.std(axis=0)
+    return np.asarray((std > rtol * scale) & (std > 0))
+
+
+def latent_note(latent: np.ndarray, space: str = "") -> str | None:
+    """A plain-language note when a latent (N, D) is degenerate (None when every column varies).
+
+    Degenerate: some columns are constant across the finite rows (dropped from maps and clusters),
+    or all are (every sample has the same latent vector: maps put every sample on one point and no
+    cluster can be found).
+    """
+    latent = np.asarray(latent)
+    if latent.ndim != 2 or latent.shape[1] == 0:
+        return None
+    x = latent[np.isfinite(latent).all(axis=1)]
+    if len(x) < 2:
+        return None
+    varying = varying_columns(x)
+    name = f"latent space '{space}'" if space else "the latent space"
+    n_const, d = int((~varying).sum()), latent.shape[1]
+    if n_const == 0:
+        return None
+    if n_const == d:
+        return (
+            f"{name} is constant: all {len(x)} samples have the same {d}-value vector (within {CONSTANT_RTOL:g} "
+            "of its scale), so the map shows one point and no clusters are found; fix: evaluate with another "
+            "layer, --latent LAYER (list them with `leapscope layers MODEL`)"
+        )
+    return f"{name}: {n_const} of {d} columns are constant across samples and were left out of maps and clusters"
+
+
 def project(
     latent: np.ndarray, method: Method = "pca", n_components: int = 2, seed: int = 0, **params: Any
 ) -> np.ndarray:
@@ -65,6 +111,9 @@ def project(
     **params
         Passed to the estimator (``n_neighbors``, ``min_dist``, ``perplexity``...).
 
+    Columns constant across the valid rows are left out (:func:`varying_columns`); when no column
+    varies, every valid row projects to the origin (0, 0) (:func:`latent_note` explains it).
+
     Raises
     ------
     LeapscopeError
@@ -79,6 +128,10 @@ def project(
     projector = PROJECTORS.get(method)
     if projector is None:
         raise LeapscopeError(f"project: unknown method {method!r}; expected 'pca', 'umap' or 'tsne'")
+    x = x[:, varying_columns(x)]
+    if x.shape[1] == 0:  # every sample has the same latent: one point, not a divide by zero
+        out[valid] = 0.0
+        return out
     result = projector(x, n_components, seed, dict(params))
     out[valid, : result.shape[1]] = result
     return out

@@ -55,6 +55,7 @@ def insights_table(
     table = Table(title="insights (by severity)", title_justify="left", show_lines=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("sev", justify="right")
+    table.add_column("conf", justify="right")  # confidence (1 - p, or calibrated probability): docs/insights.md
     table.add_column("type")
     table.add_column("subset")
     table.add_column("n", justify="right")
@@ -66,6 +67,7 @@ def insights_table(
         table.add_row(
             str(index),
             f"{insight.severity:.2f}",
+            "-" if insight.confidence is None else f"{insight.confidence:.2f}",
             insight.type,
             Text(insight.subset),
             str(len(insight.rows)),
@@ -145,17 +147,57 @@ def analyze(
         bool, typer.Option("--umap", help="Also compute the UMAP projection (about 30 s the first time).")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed for clustering and projections.")] = 0,
+    min_group_size: Annotated[
+        int,
+        typer.Option(
+            "--min-group-size",
+            min=2,
+            help="Smallest group an insight reports (a failing slice, a cluster); low_performance needs twice "
+            "this many held-out samples with a loss, domain_gap groups of twice this.",
+        ),
+    ] = 10,
+    latent: Annotated[
+        str | None,
+        typer.Option(
+            "--latent",
+            help="Latent space for the map and every insight (a stored layer space or an @ls.latent_space name; "
+            "default: the run's first).",
+        ),
+    ] = None,
 ) -> None:
-    """Compute projections and every insight of a run; store them in the run and the catalog."""
-    found = api.analyze(workspace, run, types=types.split(",") if types else None, umap=umap, seed=seed)
+    """Compute projections and every insight of a run; store them in the run and the catalog.
+
+    Prints which insight types ran and which were skipped, and why (no class labels, no latent
+    space, too few samples).
+    """
+    found = api.analyze(
+        workspace,
+        run,
+        types=types.split(",") if types else None,
+        umap=umap,
+        seed=seed,
+        min_group_size=min_group_size,
+        space=latent,
+    )
     console = Console()
-    run_id = Workspace(workspace, create=False).open_run(run).id if found else run
+    opened = Workspace(workspace, create=False).open_run(run)
     if found:
-        print_insights(console, found, 20, run_id, workspace)
+        print_insights(console, found, 20, opened.id, workspace)
     else:
-        console.print("no insight: nothing significant was found")
+        console.print("no insight: nothing significant was found by the detectors that ran")
+    print_statuses(console, runs.load_statuses(opened) or [])
     where = f" --workspace {workspace}" if workspace else ""
     console.print(f"{len(found)} insight(s) stored; list them with `leapscope insights {run}{where}`")
+
+
+def print_statuses(console: Console, statuses: list[runs.DetectorStatus]) -> None:
+    """``ran: low_performance (0 found), ...`` then one ``skipped`` line per skipped detector with its reason."""
+    ran = [f"{st.type} ({st.found} found)" for st in statuses if st.status == "ran"]
+    if ran:
+        console.print(Text.assemble(("ran: ", "bold"), ", ".join(ran)))
+    for st in statuses:
+        if st.status == "skipped":
+            console.print(Text.assemble(("skipped: ", "yellow"), st.type, f" ({st.reason})"))
 
 
 @app.command()
@@ -170,8 +212,13 @@ def insights(
     if as_json:
         typer.echo(json.dumps([i.to_dict() for i in found], indent=2, default=str))
         return
+    statuses = runs.load_statuses(opened)
     if found:
         print_insights(Console(), found, 100, opened.id, workspace)
+        print_statuses(Console(), statuses or [])
+    elif statuses is not None:
+        Console().print("analyzed: no insight was found")
+        print_statuses(Console(), statuses)
     else:
         Console().print(f"no insights stored; run `leapscope analyze {run}`")
 

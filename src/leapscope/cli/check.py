@@ -58,11 +58,16 @@ def render_report(report: CheckReport, console: Console) -> None:
     console.print(
         f"subsets: {subsets}  ·  {report.samples_per_subset} samples checked per subset  ·  {report.seconds:.2f}s"
     )
+    if data["predictions"]:
+        console.print(Text.assemble(("predictions: ", "bold"), _predictions_line(data["predictions"])))
     if data["wiring"]:
         tree = Tree("[bold]wiring[/]")
         by_target: dict[tuple[str, str], list[str]] = {}
+        kinds = {p["name"]: p["kind"] for p in data["predictions"]}
         for edge in data["wiring"]:
-            by_target.setdefault((edge["kind"], edge["target"]), []).append(f"{edge['argument']} ← {edge['source']}")
+            kind = kinds.get(edge["source"].split(":", 1)[-1]) if edge["source"].startswith("prediction:") else None
+            shown = f"{edge['argument']} ← {edge['source']}" + (f" ({kind})" if kind else "")
+            by_target.setdefault((edge["kind"], edge["target"]), []).append(shown)
         for (kind, target), args in by_target.items():
             branch = tree.add(f"[cyan]{kind}[/] {target}")
             for arg in args:
@@ -74,6 +79,18 @@ def render_report(report: CheckReport, console: Console) -> None:
         console.print("[bold green]valid[/]: every mandatory part passes")
     else:
         console.print("[bold red]invalid[/]: fix the parts marked ✗ (each error names the function, sample and fix)")
+
+
+def _predictions_line(predictions: list[dict[str, Any]]) -> str:
+    """``classes: class (inferred), one sample (10,) · mask: dense (declared), one sample (1, 128, 128)``."""
+    parts = []
+    for p in predictions:
+        shape = "(" + ", ".join(str(s) for s in p["shape"]) + ("," if len(p["shape"]) == 1 else "") + ")"
+        how = "declared" if p["declared"] else "inferred; declare kind= to change it"
+        if p.get("note") and not p["declared"]:
+            how = f"inferred, {p['note']}" if p["note"].startswith("from ") else f"{how}; {p['note']}"
+        parts.append(f"{p['name']}: {p['kind']} ({how}), one sample {shape}")
+    return " · ".join(parts)
 
 
 @app.command()

@@ -92,14 +92,25 @@ def evaluate(
     explain_subsets: Annotated[
         str, typer.Option("--explain-subsets", help="Comma-separated subsets to explain.")
     ] = "validation",
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Evaluate on Ray: 'local' (a cluster of --workers CPUs for this run), 'auto' ($RAY_ADDRESS) "
+            "or a cluster address. Needs pip install 'leapscope[ray]'.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every sample through the integration and the model; store a resumable run.
 
     Prints the run id and a summary per subset. A killed evaluation resumes where it
     stopped when run again (or with --resume RUN_ID).
     """
+    import time
+
     console = Console()
     progress, on_progress = _progress_bars(console)
+    started = time.monotonic()
     with progress:
         run = api.evaluate(
             path,
@@ -119,6 +130,7 @@ def evaluate(
             on_progress=on_progress,
             explain=explain,
             explain_subsets=explain_subsets.split(","),
+            ray=ray,
         )
     console.print(summary_table(run))
     from leapscope.cli.analyze import print_saved_tests
@@ -128,7 +140,18 @@ def evaluate(
     counts = run.row.counts or {}
     if counts.get("failed"):
         console.print(f"[yellow]{counts['failed']} sample(s) failed[/]: see {run.dir / ERRORS_FILE}")
-    console.print(f"run id: [bold]{run.id}[/]  ({run.row.seconds or 0:.1f}s)  artifacts: {run.dir}")
+    # wall time of the whole command; the run's own time is the evaluation alone (heatmaps come after it)
+    took = f"{time.monotonic() - started:.1f}s in all; the samples took {run.row.seconds or 0:.1f}s"
+    if explain:
+        took += f", the {explain} heatmaps most of the rest"
+    spaces = run.typed_manifest.latent_spaces  # say which layer the map and insights use (issue 14)
+    console.print(
+        "latent space: "
+        + (", ".join(f"{name} (layer {info.layer})" for name, info in spaces.items()) or "none stored")
+        + ("" if latent else "  ·  the model's default; --latent LAYER picks another (see `leapscope layers RUN`)"),
+        highlight=False,
+    )
+    console.print(f"run id: [bold]{run.id}[/]  ({took})  artifacts: {run.dir}")
 
 
 @app.command()

@@ -1,9 +1,11 @@
-"""`leapscope explain`: a heatmap PNG for one sample of a run."""
+"""`leapscope explain`: heatmap PNGs for one or several samples of a run (the model is loaded once)."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,42 +15,116 @@ from leapscope.analysis.attribution import METHODS
 from leapscope.cli._app import app
 from leapscope.cli._options import WorkspaceOpt
 from leapscope.exceptions import LeapscopeError
-from leapscope.store import Workspace
+from leapscope.runs.explain import check_request
+from leapscope.store import Run, Workspace
 from leapscope.store._schema import SAMPLE_ID, SUBSET
+
+TARGET_HELP = (
+    "What to explain. Class outputs: a class index or label (default: the predicted class). Dense outputs "
+    "(segmentation maps): a channel index or label, summed over --region (default: the main class over its "
+    "predicted-positive pixels). Any output: element:i,j,... (one output value, no batch axis). "
+    "loss:NAME: what raised that loss against the ground truth ('loss' alone: the only loss)."
+)
+REGION_HELP = (
+    "Dense outputs: the pixels the channel is summed over: positive (predicted-positive, default), all, gt "
+    "(the ground-truth mask; gt:NAME for one of several), box:x0,y0,x1,y1 (output pixels, end exclusive), or "
+    "a mask file (.npy, or an image: non-zero = inside)."
+)
+
+
+def _locate(opened: Run, sample_ids: list[str], subset: str | None) -> list[tuple[str, str]]:
+    """(subset, sample id) of each requested id; an unknown or ambiguous id is an error naming it."""
+    df = opened.samples.select([SUBSET, SAMPLE_ID]).to_pandas()
+    found = []
+    for sample_id in sample_ids:
+        matches = df[(df.sample_id == sample_id) & ((df.subset == subset) if subset else True)]
+        if matches.empty:
+            raise LeapscopeError(
+                f"explain: run {opened.id} has no sample {sample_id!r}" + (f" in subset '{subset}'" if subset else "")
+            )
+        if len(matches) > 1:
+            raise LeapscopeError(
+                f"explain: sample id {sample_id!r} is in subsets {', '.join(matches.subset)}; pass --subset"
+            )
+        found.append((str(matches.subset.iloc[0]), sample_id))
+    return found
+
+
+def _output_path(output: Path, subset: str, sample_id: str, several: bool) -> Path:
+    """``output`` for one sample; ``<stem>_<subset>_<id><suffix>`` next to it for several."""
+    if not several:
+        return output
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{subset}_{sample_id}")
+    return output.with_name(f"{output.stem}_{safe}{output.suffix or '.png'}")
 
 
 @app.command()
 def explain(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    sample_id: Annotated[str, typer.Argument(help="Sample id.")],
-    subset: Annotated[str | None, typer.Option(help="Subset of the sample (needed when the id is in several).")] = None,
+    sample_ids: Annotated[
+        list[str] | None, typer.Argument(help="One or more sample ids (explained in one batch).", show_default=False)
+    ] = None,
+    samples: Annotated[
+        str | None, typer.Option(help="Comma-separated sample ids (in addition to the arguments).")
+    ] = None,
+    subset: Annotated[str | None, typer.Option(help="Subset of the samples (needed when an id is in several).")] = None,
     method: Annotated[str, typer.Option(help=f"One of: {', '.join(METHODS)}.")] = "integrated_gradients",
-    target: Annotated[
-        str | None,
-        typer.Option(help="Class index, label, or 'loss' (what raised the loss; default: the predicted class)."),
-    ] = None,
+    target: Annotated[str | None, typer.Option(help=TARGET_HELP)] = None,
+    region: Annotated[str | None, typer.Option(help=REGION_HELP)] = None,
     layer: Annotated[
-        str | None, typer.Option(help="Layer for gradcam/layercam (default: the last spatial layer).")
+        str | None,
+        typer.Option(
+            help="Layer for gradcam/layercam (default: the deepest spatial feature layer; see `leapscope layers`)."
+        ),
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path("explanation.png"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="PNG file to write (several samples: <stem>_<subset>_<id>.png).")
+    ] = Path("explanation.png"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run instead of lines.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Explain one sample: writes a PNG with the input, the heatmap over it and the prediction."""
+    """Explain samples: one PNG each with the input, the heatmap over it and the prediction.
+
+    Several ids are explained in one batch with the model loaded once (the time it took is printed).
+    Each line says what was explained, in words. Dense (segmentation) outputs, for example:
+
+        leapscope explain RUN 3 7 12 --method saliency            # main class, predicted-positive pixels
+        leapscope explain RUN 3 --region gt                       # the class summed inside the GT mask
+        leapscope explain RUN 3 --region box:0,0,32,32 --target 1 # channel 1 inside a box
+        leapscope explain RUN 3 --target loss:dice                # what raised the 'dice' loss
+        leapscope explain RUN 3 --method gradcam --layer NAME     # names: `leapscope layers RUN`
+
+    A method that cannot apply is an error saying why and which methods can (no silent fallback):
+    gradient methods need a differentiable model and, for a custom loss, numpy code torch can run
+    (np.sum/np.mean/np.log/np.clip, x.sum(axis=...), arithmetic); Grad-CAM / LayerCAM need a spatial layer (default: the deepest spatial feature layer)."""
+    ids = list(sample_ids or []) + [s.strip() for s in (samples or "").split(",") if s.strip()]
+    if not ids:
+        raise LeapscopeError("explain: give at least one sample id (leapscope explain RUN ID [ID ...] or --samples)")
     opened = Workspace(workspace, create=False).open_run(run)
-    df = opened.samples.select([SUBSET, SAMPLE_ID]).to_pandas()
-    matches = df[(df.sample_id == sample_id) & ((df.subset == subset) if subset else True)]
-    if matches.empty:
-        raise LeapscopeError(
-            f"explain: run {opened.id} has no sample {sample_id!r}" + (f" in subset '{subset}'" if subset else "")
-        )
-    if len(matches) > 1:
-        raise LeapscopeError(
-            f"explain: sample id {sample_id!r} is in subsets {', '.join(matches.subset)}; pass --subset"
-        )
-    chosen = str(matches.subset.iloc[0])
+    located = _locate(opened, ids, subset)
     ctx = runs.RunContext(opened)
-    result, x = ctx.explain(chosen, sample_id, method=method, target=target, layer=layer)
-    runs.render_explanation_png(ctx, chosen, sample_id, result, x, output)
-    extra = f", completeness error {result.completeness_error[0]:.3%}" if result.completeness_error is not None else ""
-    explained = "the loss" if result.target[0] < 0 else f"target {result.target[0]}"
-    Console().print(f"wrote {output} ({result.method}, {explained}{extra})")
+    check_request(ctx, method, target, region)  # a mistyped method / loss / box fails before the model loads
+    _ = ctx.model
+    console = Console()
+    if not as_json:
+        console.print(f"loaded the model in {ctx.model_load_seconds:.2f} s ({ctx.model.framework})")
+    explained = runs.explain_samples(ctx, located, method=method, target=target, region=region, layer=layer)
+    records: list[dict[str, Any]] = []
+    for item in explained:
+        path = _output_path(output, item.subset, item.sample_id, len(explained) > 1)
+        runs.render_explanation_png(ctx, item.subset, item.sample_id, item.attribution, item.x, path, item.output.index)
+        record = item.to_dict() | {"png": str(path)}
+        records.append(record)
+        if not as_json:
+            result = item.attribution
+            extra = (
+                f", completeness error {result.completeness_error[0]:.3%}"
+                if result.completeness_error is not None
+                else ""
+            )
+            layer_text = f" at layer {result.layer}" if result.layer else ""
+            console.print(f"wrote {path} ({result.method}{layer_text} of {item.description}{extra})", highlight=False)
+    if as_json:
+        typer.echo(
+            json.dumps({"run": opened.id, "model_load_seconds": ctx.model_load_seconds, "samples": records}, indent=2)
+        )

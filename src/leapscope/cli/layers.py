@@ -4,14 +4,14 @@ Hidden by default (``--all`` shows them): layers that carry no features, i.e. ON
 ``Constant`` / ``ConstantOfShape`` nodes, ``Shape`` / ``Size`` and every node computed
 only from constants, initializers and shapes (the ``Gather``/``Unsqueeze``/``Concat``/
 ``Reshape``/``Cast``/``Identity`` chains that build reshape targets). See
-:attr:`leapscope.models.LayerInfo.hidden`. Keras and torch models have no hidden layers.
+:attr:`leapscope.models.LayerInfo.hidden`. Keras and torch models have no hidden layers (Keras ``InputLayer`` s are not listed).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,35 +22,23 @@ from leapscope.cli._app import app
 from leapscope.cli._options import WorkspaceOpt
 from leapscope.models import ModelWrapper, open_model
 from leapscope.models._base import _fmt_shape
+from leapscope.runs.explain import layer_rows
 from leapscope.store import Workspace
-
-INPUT_SUFFIX = ":input"
 
 
 def _open(target: str, workspace: Path | None) -> tuple[ModelWrapper, str]:
-    """The model of a model file, or of a run id (its recorded model source)."""
+    """The model of a model file, or of a run id (its recorded model source; a torch model runs one stored
+    sample first, so that its layers' output shapes are known)."""
     path = Path(target).expanduser()
     if path.suffix and path.exists():
         return open_model(path), str(path)
     from leapscope import runs
 
     opened = Workspace(workspace, create=False).open_run(target)
-    return runs.RunContext(opened).model, f"run {opened.id}"
-
-
-def layer_rows(wrapper: ModelWrapper, include_hidden: bool = False) -> tuple[list[dict[str, Any]], str | None]:
-    """One JSON-ready dict per layer (``name``, ``type``, ``output_shape``, ``spatial``, ``hidden``,
-    ``default_latent``) and the default latent layer name (``None`` when the model has none).
-
-    A torch default latent ``fc:input`` (the input of layer ``fc``) marks the row of ``fc``."""
-    latent = wrapper.default_latent_or_none()
-    latent_row = latent[: -len(INPUT_SUFFIX)] if latent and latent.endswith(INPUT_SUFFIX) else latent
-    rows = []
-    for layer in wrapper.layer_info(include_hidden=include_hidden):
-        row = layer.to_dict()
-        row["default_latent"] = layer.name == latent_row
-        rows.append(row)
-    return rows, latent
+    ctx = runs.RunContext(opened)
+    if ctx.model.framework == "torch":
+        runs.model_layers(ctx)  # the probe forward pass
+    return ctx.model, f"run {opened.id}"
 
 
 @app.command()
@@ -62,7 +50,8 @@ def layers(
 ) -> None:
     """List a model's layers: name (accepted by --latent, --layer and activations()), type, output shape.
 
-    ``latent`` marks the default latent layer, ``spatial`` the 4-D layers Grad-CAM/LayerCAM can use."""
+    ``latent`` marks the default latent layer, ``spatial`` the 4-D layers Grad-CAM/LayerCAM can use,
+    ``gradcam default`` the one they use unless --layer says otherwise."""
     wrapper, where = _open(model, workspace)
     rows, latent = layer_rows(wrapper, include_hidden=all_layers)
     total = len(wrapper.layers())
@@ -92,7 +81,12 @@ def layers(
         shape = row["output_shape"]
         notes = [
             n
-            for n, on in (("latent", row["default_latent"]), ("spatial", row["spatial"]), ("hidden", row["hidden"]))
+            for n, on in (
+                ("latent", row["default_latent"]),
+                ("spatial", row["spatial"]),
+                ("gradcam default", row["default_cam"]),
+                ("hidden", row["hidden"]),
+            )
             if on
         ]
         table.add_row(
@@ -104,7 +98,10 @@ def layers(
         )
     console.print(table)
     hidden = total - len(rows)
+    cam = next((row["name"] for row in rows if row["default_cam"]), None)
     console.print(
         f"default latent: {latent or 'none (name one with --latent LAYER)'}"
-        + (f"  ·  {hidden} constant/shape layers hidden (--all shows them)" if hidden else "")
+        + f"  ·  Grad-CAM/LayerCAM default: {cam or 'none (no spatial layer: they do not apply)'}"
+        + (f"  ·  {hidden} constant/shape layers hidden (--all shows them)" if hidden else ""),
+        highlight=False,
     )

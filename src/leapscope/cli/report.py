@@ -28,8 +28,12 @@ def report(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write a self-contained HTML report of a run (no CDN; plots inline)."""
-    path = write_report(Workspace(workspace, create=False).open_run(run), output)
-    Console().print(f"wrote {path}")
+    console = Console()
+    opened = Workspace(workspace, create=False).open_run(run)
+    started = time.perf_counter()
+    with console.status(f"writing the report of run {opened.id} (charts, insights, example heatmaps)…"):
+        path = write_report(opened, output)
+    console.print(f"wrote {path}  ({time.perf_counter() - started:.1f}s)")
 
 
 @app.command()

@@ -68,6 +68,9 @@ class EvaluateOptions:
     resume: str | None = None
     fail_fast: bool = False
     on_progress: ProgressCallback | None = None
+    #: ``"local"`` (a Ray cluster started for the run), ``"auto"`` (``$RAY_ADDRESS``) or a Ray address; None: local
+    #: worker processes. See :mod:`leapscope.engine.ray_backend`.
+    ray: str | None = None
 
     @property
     def n_workers(self) -> int:

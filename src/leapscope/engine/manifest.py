@@ -73,8 +73,8 @@ def build_manifest(setup: Setup, run_id: str, project: str, version: str) -> dic
         },
         "wiring": [e.to_dict() for e in setup.wiring.edges],
         "model": wrapper.signature() | {"source": str(source) if isinstance(source, Path) else type(source).__name__},
-        "predictions": [p.describe() for p in integration.predictions]
-        or [{"name": n, "labels": None} for n in prediction_names(integration, wrapper)],
+        "predictions": [p.describe() | {"kind": setup.kinds.get(p.name, p.kind)} for p in integration.predictions]
+        or [{"name": n, "labels": None, "kind": setup.kinds.get(n)} for n in prediction_names(integration, wrapper)],
         "subsets": _subsets(setup),
         "latent_spaces": {space: {"layer": layer, "pool": "mean"} for space, layer in setup.spaces.items()},
         "config": setup.config.to_dict(),

@@ -29,6 +29,7 @@ from leapscope.engine.config import EvaluateConfig, EvaluateOptions, ProgressCal
 from leapscope.engine.manifest import build_manifest
 from leapscope.engine.plan import choose_subsets, make_plan
 from leapscope.engine.pool import start_workers, stop_workers
+from leapscope.engine.ray_backend import RayCluster, close_cluster, evaluate_chunks_ray, open_cluster
 from leapscope.engine.resume import Claim, claim_run, finish_run, record_failure
 from leapscope.engine.scoring import Scorer
 from leapscope.engine.setup import prepare
@@ -57,6 +58,7 @@ def evaluate(
     secret_file: str | Path | None = None,
     chunk_size: int = 1024,
     on_progress: ProgressCallback | None = None,
+    ray: str | None = None,
 ) -> Run:
     """Evaluate a model version on every sample and store the run.
 
@@ -88,6 +90,11 @@ def evaluate(
     chunk_size : int, default 1024
         Samples per checkpoint.
     on_progress : callable(subset, done, total), optional
+    ray : str, optional
+        Evaluate on Ray actors instead of local worker processes: ``"local"`` (a cluster of
+        ``workers`` CPUs started for this run), ``"auto"`` (``$RAY_ADDRESS``) or a cluster
+        address; the run is the same (see :mod:`leapscope.engine.ray_backend`). Needs
+        ``pip install 'leapscope[ray]'``.
 
     Returns
     -------
@@ -106,7 +113,13 @@ def evaluate(
         model=model,
     )
     options = EvaluateOptions(
-        project=project, version=version, workers=workers, resume=resume, fail_fast=fail_fast, on_progress=on_progress
+        project=project,
+        version=version,
+        workers=workers,
+        resume=resume,
+        fail_fast=fail_fast,
+        on_progress=on_progress,
+        ray=ray,
     )
     return run_evaluation(ws, loaded, config, options)
 
@@ -122,8 +135,10 @@ def run_evaluation(ws: Workspace, loaded: LoadedIntegration, config: EvaluateCon
         config = EvaluateConfig(**resumed.config)
     plan = make_plan(choose_subsets(all_subsets, config.subsets), config)
     claim: Claim | None = None  # its lock is held from choosing the run until its status is final
-    executor = start_workers(integration, all_subsets, options.n_workers, plan)
+    executor = start_workers(integration, all_subsets, 0 if options.ray else options.n_workers, plan)
+    cluster: RayCluster | None = None  # with options.ray: Ray actors evaluate the chunks, not local workers
     try:
+        cluster = open_cluster(options, loaded, config, plan)  # its actors load while this process prepares
         setup = prepare(loaded, all_subsets, config, plan)
         proj = ws.catalog.project(options.project or integration.name)
         ver = ws.catalog.version(proj, model_hash=setup.model_hash, code_hash=loaded.code_hash, name=options.version)
@@ -134,7 +149,10 @@ def run_evaluation(ws: Workspace, loaded: LoadedIntegration, config: EvaluateCon
         write_json(run_dir / MANIFEST_FILE, build_manifest(setup, claim.run_id, proj.name, ver.name))
         started = time.time()
         try:
-            counts = evaluate_chunks(Scorer(setup, options.fail_fast), plan, run_dir, executor, options)
+            if cluster is not None:
+                counts = evaluate_chunks_ray(cluster, setup, plan, run_dir, options)
+            else:
+                counts = evaluate_chunks(Scorer(setup, options.fail_fast), plan, run_dir, executor, options)
         except BaseException as exc:
             record_failure(ws, claim.run_id, exc)
             raise
@@ -144,4 +162,5 @@ def run_evaluation(ws: Workspace, loaded: LoadedIntegration, config: EvaluateCon
         raise
     finally:
         stop_workers(executor)
+        close_cluster(cluster)
     return finish_run(ws, claim, counts, started)

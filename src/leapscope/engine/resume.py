@@ -139,7 +139,8 @@ def resume_point(writer: RunWriter, plan: Plan) -> ResumePoint:
             f"run {writer.dir.name} cannot resume: the subsets changed since it started (plan {progress['plan']} != "
             f"{plan.digest}); {fix}"
         )
-    return ResumePoint({int(k): v for k, v in progress["chunks"].items()}, progress.get("dims", {}))
+    intact = writer.intact_chunks(progress)  # a chunk whose parts a crash lost is evaluated again
+    return ResumePoint({int(k): v for k, v in intact.items()}, progress.get("dims", {}))
 
 
 def record_failure(ws: Workspace, run_id: str, exc: BaseException) -> None:

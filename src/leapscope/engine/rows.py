@@ -123,6 +123,8 @@ def batch_columns(scored: ScoredBatch, start: int, labels: dict[str, list[str]])
         columns.update(_vector_columns(pred_column(name), arr, scored.scored, size, found, with_score=True))
     for column, arr in scored.scores.items():
         columns[column] = scalars(arr.astype(np.float64), scored.scored, size, np.asarray(np.isfinite(arr)))
+    for column, arr in scored.summaries.items():  # per-kind summaries (engine.scoring.summary_columns)
+        columns[column] = _summary(arr, scored.scored, size)
     columns.update(_metadata_columns(batch))
     columns[ERROR] = _error_messages(scored.errors, size)
     return columns
@@ -165,6 +167,15 @@ def _vector_columns(
     if with_score:
         columns[score_column(name)] = scalars(flat.max(1).astype(np.float64), ok, size)
     return columns
+
+
+def _summary(values: np.ndarray, ok: np.ndarray, size: int) -> Any:
+    """A summary column: float64 (null where not finite) or, for object arrays, string."""
+    import pyarrow as pa
+
+    if values.dtype == object:
+        return scalars(values, ok, size).cast(pa.string())
+    return scalars(values.astype(np.float64), ok, size, np.asarray(np.isfinite(values)))
 
 
 def _metadata_columns(batch: EncodedBatch) -> dict[str, Any]:

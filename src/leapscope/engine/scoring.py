@@ -11,21 +11,46 @@ from __future__ import annotations
 import collections
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from leapscope.engine.custom_latent import CustomLatents, is_custom
 from leapscope.engine.encode import EncodedBatch
 from leapscope.engine.setup import Setup
 from leapscope.exceptions import LeapscopeError, ValidationError
 from leapscope.integration import call_user, prediction_names
 from leapscope.integration._validate import fn_label, validate_per_sample, validate_predictions
 from leapscope.sdk._decorators import Decorated
-from leapscope.store._manifest import GT_SOURCE, INPUT_SOURCE, PREDICTION_SOURCE, source_key
-from leapscope.store._schema import loss_column, metric_column
+from leapscope.sdk._parts import class_names, infer_kind
+from leapscope.store._manifest import GT_SOURCE, INPUT_SOURCE, PREDICTION_SOURCE, parse_source, source_key
+from leapscope.store._schema import (
+    COUNT_SUFFIX,
+    MEAN_SUFFIX,
+    POSITIVE_SUFFIX,
+    gt_column,
+    label_column,
+    loss_column,
+    metric_column,
+    pred_column,
+    value_column,
+)
 
-__all__ = ["Errors", "ScoredBatch", "Scorer", "argmax_labels", "labels_for"]
+__all__ = [
+    "MAX_VALUE_COLUMNS",
+    "Errors",
+    "KindInfo",
+    "ScoredBatch",
+    "Scorer",
+    "argmax_labels",
+    "dense_summary",
+    "labels_for",
+    "summary_columns",
+]
+
+#: a regression output with more values per sample gets ``_value_<i>`` columns for the first this many only
+MAX_VALUE_COLUMNS = 4
 
 #: position in the batch -> [(function, message)], in the order the errors happened
 Errors = dict[int, list[tuple[str, str]]]
@@ -40,7 +65,9 @@ class ScoredBatch:
     ``ok`` are the positions (int64) that encoded, ``scored`` those among them with a
     finite prediction. ``latents`` (space -> (len(ok), D)) are aligned with ``ok``;
     ``predictions`` (name -> (len(scored), ...)) and ``scores`` (column -> (len(scored),))
-    with ``scored``. ``errors`` holds every sample's errors, by position.
+    with ``scored``. ``errors`` holds every sample's errors, by position. ``summaries``
+    (column -> (len(scored),) float64 or object strings, aligned with ``scored``) are the
+    per-kind summary columns of predictions and ground truths (see :func:`summary_columns`).
     """
 
     batch: EncodedBatch
@@ -50,6 +77,7 @@ class ScoredBatch:
     latents: dict[str, np.ndarray]
     scores: dict[str, np.ndarray]
     errors: Errors
+    summaries: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -63,6 +91,9 @@ class Scorer:
     def __init__(self, setup: Setup, fail_fast: bool):
         self.integration, self.wrapper, self.model_inputs = setup.loaded.integration, setup.wrapper, setup.model_inputs
         self.spaces, self.fail_fast = setup.spaces, fail_fast
+        #: @ls.latent_space spaces are computed by engine/custom_latent.py, not read from a model layer
+        self.model_spaces = {s: layer for s, layer in self.spaces.items() if not is_custom(layer)}
+        self.custom = CustomLatents(setup, fail_fast)
         #: (key -> column name, function, {parameter: source}) of every loss, then every metric
         self.scores = [
             (functools.partial(column, name), fn, setup.wiring.arguments_of(fn))
@@ -70,8 +101,23 @@ class Scorer:
             for name, fn in group.items()
         ]
         self.predictions = prediction_names(self.integration, setup.wrapper)
-        #: prediction name -> its class labels (predictions that declare labels only)
-        self.labels = {p.name: p.labels for p in self.integration.predictions if p.labels}
+        declared = {p.name: p for p in self.integration.predictions}
+        #: prediction name -> (kind or None until the first batch shows its shape, labels, channel_dim)
+        self.kinds = {
+            name: KindInfo(
+                setup.kinds.get(name) or (declared[name].kind if name in declared else None),
+                declared[name].labels if name in declared else None,
+                declared[name].channel_dim if name in declared else -1,
+            )
+            for name in self.predictions
+        }
+        #: prediction name -> its class labels (predictions of kind ``class`` that declare labels only: the
+        #: argmax label columns; a dense map's or multi-label output's labels are no classes to argmax)
+        self.labels = {
+            name: list(info.labels) for name, info in self.kinds.items() if info.labels and info.kind in (None, "class")
+        }
+        #: ground truth name -> the prediction a loss or metric compares it with (its summaries follow that kind)
+        self.gt_pairs = _gt_pairs(setup.wiring.edges)
         loader = self.integration.model_loader
         self.model_label = fn_label(loader) if loader is not None else "model"
 
@@ -83,6 +129,7 @@ class Scorer:
         ok = np.asarray(batch.ok, dtype=np.int64)
         preds, latents = self._predict(batch, errors)
         keep = self._finite(batch, preds, errors)
+        latents.update(self.custom.compute(batch, preds, keep, errors))
         arrays = {source_key(INPUT_SOURCE, k): v for k, v in batch.inputs.items()}
         arrays.update({source_key(GT_SOURCE, k): v for k, v in batch.gts.items()})
         scored = ok
@@ -94,7 +141,25 @@ class Scorer:
         result = ScoredBatch(batch, ok, scored, preds, latents, {}, errors)
         if preds:
             self._losses_and_metrics(result, arrays)
+            result.summaries = self._summaries(preds, arrays)
         return result
+
+    def _summaries(self, preds: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The per-kind summary columns of the predictions and of the ground truths paired with them."""
+        out: dict[str, np.ndarray] = {}
+        for name, values in preds.items():
+            info = self.kinds.get(name) or KindInfo(None)
+            if info.kind is None:  # not resolved by the integration test: infer it from the first batch
+                info = self.kinds[name] = info._replace(
+                    kind=infer_kind(tuple(values.shape[1:]), info.labels, info.channel_dim)
+                )
+            out.update(summary_columns(pred_column(name), info, values))
+        for gt, prediction in self.gt_pairs.items():
+            gt_values = arrays.get(source_key(GT_SOURCE, gt))
+            paired = self.kinds.get(prediction)
+            if gt_values is not None and paired is not None and paired.kind is not None:
+                out.update(summary_columns(gt_column(gt), paired, gt_values, ground_truth=True))
+        return out
 
     def _predict(self, batch: EncodedBatch, errors: Errors) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Predictions (name -> (len(ok), ...)) and latent vectors of the encoded samples; empty on a model error."""
@@ -103,9 +168,9 @@ class Scorer:
         inputs = [batch.inputs[name] for name in self.model_inputs]
         latents: dict[str, np.ndarray] = {}
         try:
-            if self.spaces:
-                outputs, acts = self.wrapper.predict_with_latent(inputs, list(self.spaces.values()))
-                latents = {space: acts[layer] for space, layer in self.spaces.items()}
+            if self.model_spaces:
+                outputs, acts = self.wrapper.predict_with_latent(inputs, list(self.model_spaces.values()))
+                latents = {space: acts[layer] for space, layer in self.model_spaces.items()}
             else:
                 outputs = self.wrapper.predict(inputs)
             return dict(zip(self.predictions, outputs, strict=True)), latents
@@ -210,6 +275,103 @@ def labels_for(per_sample: int, labels: dict[str, list[str]], prediction: str | 
 
 
 def argmax_labels(flat: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(n, C) scores -> (n,) label names (object) of the arg-max and (n,) bool: the row has a label (not all 0)."""
+    """(n, C) scores -> (n,) label names (object) of the arg-max and (n,) bool: the row has a label (not all 0).
+
+    One score and one label (a binary sigmoid output, or its 0/1 ground truth): ``label`` where the score
+    is above 0.5 (probabilities) / 0 (logits), else ``not label`` (:func:`~leapscope.sdk._parts.class_names`);
+    every row has a label.
+    """
+    if flat.shape[1] == 1 and len(labels) == 1:
+        negative, positive = class_names(labels)
+        on = flat[:, 0] > _positive_threshold(flat)
+        return np.where(on, positive, negative).astype(object), np.ones(len(flat), bool)
     names = np.asarray(labels, dtype=object)[flat.argmax(1)]
     return names, np.asarray(flat.any(axis=1))
+
+
+class KindInfo(NamedTuple):
+    """A prediction's kind (``class``, ``multilabel``, ``dense``, ``boxes``, ``regression``; None: not yet
+    known), its declared labels and its channel axis (of one unbatched sample)."""
+
+    kind: str | None
+    labels: list[str] | None = None
+    channel_dim: int = -1
+
+
+def _gt_pairs(edges: Sequence[Any]) -> dict[str, str]:
+    """Ground truth name -> the first prediction passed with it to the same loss or metric."""
+    by_target: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for e in edges:
+        if e.kind in ("loss", "metric"):
+            by_target.setdefault((e.kind, e.target), []).append(parse_source(e.source))
+    pairs: dict[str, str] = {}
+    for sources in by_target.values():
+        preds = [name for kind, name in sources if kind == PREDICTION_SOURCE]
+        for kind, name in sources:
+            if kind == GT_SOURCE and preds:
+                pairs.setdefault(name, preds[0])
+    return pairs
+
+
+def _positive_threshold(values: np.ndarray) -> float:
+    """0.5 for probabilities (every value in [0, 1]), else 0.0 (logits)."""
+    return 0.5 if values.size and float(values.min()) >= 0.0 and float(values.max()) <= 1.0 else 0.0
+
+
+def dense_summary(values: np.ndarray, labels: list[str] | None, channel_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample of a dense map (B, ...): (fraction of positive positions, mean of the main channel), float64 (B,).
+
+    One channel (a (1, H, W) / (H, W) map, or any map with no labels and no channel axis longer than 1):
+    positive = value > 0.5 for probabilities in [0, 1] (> 0 for logits), main channel = the map. Several
+    channels on ``channel_dim`` (C = ``len(labels)`` or the axis size): channel 0 is the background,
+    positive = the position's arg-max channel is not 0, main channel = channel 1.
+    """
+    n, sample = len(values), tuple(values.shape[1:])
+    ndim = len(sample)
+    axis = channel_dim % ndim if ndim and -ndim <= channel_dim < ndim else None
+    channels = sample[axis] if axis is not None else 1
+    single = channels == 1 or (not labels and (1 in sample or ndim < 3))
+    values = np.asarray(values)  # no float64 copy: a batch of 640 x 640 maps is large; accumulate in float64
+    if single:
+        flat = values.reshape(n, -1)
+        positive = (flat > _positive_threshold(flat)).mean(1, dtype=np.float64)
+        return positive, flat.mean(1, dtype=np.float64)
+    assert axis is not None  # noqa: S101 - channels > 1 needs a channel axis
+    moved = np.moveaxis(values, axis + 1, -1).reshape(n, -1, channels)
+    return (moved.argmax(-1) != 0).mean(1, dtype=np.float64), moved[..., 1].mean(1, dtype=np.float64)
+
+
+def summary_columns(
+    column: str, info: KindInfo | tuple[Any, ...], values: np.ndarray, *, ground_truth: bool = False
+) -> dict[str, np.ndarray]:
+    """Column -> (B,) summary values of one prediction (or, with ``ground_truth``, its paired ground truth).
+
+    ``column`` is ``pred_<name>`` / ``gt_<name>``; ``values`` the batch (B, ...). By kind:
+
+    - ``class``: nothing here (the arg-max ``_label`` and its ``_score`` are written with the vector).
+    - ``multilabel``: ``<column>_label``, the labels whose score is above 0.5 (> 0 for logits), joined by ","
+      (``""`` when none; label indices when the labels do not fit).
+    - ``dense``: ``<column>_positive`` and, for predictions, ``<column>_mean`` (:func:`dense_summary`).
+    - ``regression``: ``<column>_value`` (one value per sample) or ``<column>_value_<i>`` for the first
+      :data:`MAX_VALUE_COLUMNS` values.
+    - ``boxes``: ``<column>_count``, the boxes (rows of (N, 4+)) that are not all zero (padding).
+    """
+    kind, labels, channel_dim = KindInfo(*info)
+    n = len(values)
+    if kind == "regression":
+        flat = np.asarray(values, np.float64).reshape(n, -1)
+        if flat.shape[1] == 1:
+            return {value_column(column): flat[:, 0]}
+        return {value_column(column, i): flat[:, i] for i in range(min(flat.shape[1], MAX_VALUE_COLUMNS))}
+    if kind == "multilabel":
+        flat = np.asarray(values, np.float64).reshape(n, -1)
+        names = list(labels) if labels and len(labels) == flat.shape[1] else [str(i) for i in range(flat.shape[1])]
+        on = flat > _positive_threshold(flat)
+        joined = np.array([",".join(names[j] for j in np.flatnonzero(row)) for row in on], dtype=object)
+        return {label_column(column): joined}
+    if kind == "dense":
+        positive, mean = dense_summary(values, labels, channel_dim)
+        return {column + POSITIVE_SUFFIX: positive} | ({} if ground_truth else {column + MEAN_SUFFIX: mean})
+    if kind == "boxes" and not ground_truth and values.ndim == 3:
+        return {column + COUNT_SUFFIX: np.asarray(values, np.float64).any(axis=2).sum(1).astype(np.float64)}
+    return {}

@@ -7,10 +7,11 @@ it is claimed in the catalog; scoring and the manifest read it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from leapscope.engine.config import EvaluateConfig
+from leapscope.engine.custom_latent import custom_spaces
 from leapscope.engine.manifest import model_hash
 from leapscope.engine.plan import Plan
 from leapscope.exceptions import ModelError, ValidationError
@@ -39,6 +40,8 @@ class Setup:
     model_inputs: list[str]
     spaces: dict[str, str]
     model_hash: str
+    #: prediction name -> its kind (class, multilabel, dense, boxes, regression), resolved by the integration test
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 def prepare(loaded: LoadedIntegration, all_subsets: list[Subset], config: EvaluateConfig, plan: Plan) -> Setup:
@@ -56,8 +59,19 @@ def prepare(loaded: LoadedIntegration, all_subsets: list[Subset], config: Evalua
     wiring = Wiring.from_edges(report.wiring, [s.name for s in wrapper.inputs])
     model_inputs = wiring.model_inputs()  # ValidationError for a model input no encoder feeds
     spaces = latent_spaces(wrapper, config.latent)
+    spaces.update(custom_spaces(loaded.integration, spaces))  # @ls.latent_space: engine/custom_latent.py
     return Setup(
-        loaded, all_subsets, config, plan, source, wrapper, wiring, model_inputs, spaces, model_hash(source, wrapper)
+        loaded,
+        all_subsets,
+        config,
+        plan,
+        source,
+        wrapper,
+        wiring,
+        model_inputs,
+        spaces,
+        model_hash(source, wrapper),
+        report.kinds,
     )
 
 

@@ -28,6 +28,7 @@ from leapscope.integration._trace import WiringEdge
 from leapscope.integration._trace_pass import _trace
 from leapscope.integration._usercode import call_user
 from leapscope.integration._validate import ShapeTracker, validate_subsets
+from leapscope.integration._validate_latent import check_latent_spaces
 from leapscope.sdk._decorators import Integration
 from leapscope.sdk._subset import DataState, Subset
 
@@ -207,6 +208,8 @@ def run_integration_test(
             ):
                 _run_test_once(integration.integration_test, parts, predictor, subset, sample_id, tracker)
 
+    check_latent_spaces(integration, parts, predictor, subsets, samples)  # @ls.latent_space
+
     wiring: list[WiringEdge] = []
     if integration.integration_test is not None and subsets:
         wiring = _trace(integration, integration.integration_test, parts, predictor, subsets, warnings)
@@ -218,6 +221,7 @@ def run_integration_test(
         samples_per_subset=samples,
         seconds=time.perf_counter() - started,
         warnings=warnings,
+        predictions=list(parts.kinds.values()),
     )
 
 

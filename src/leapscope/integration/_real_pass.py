@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from leapscope.exceptions import LeapscopeError, ModelError, ModelInputError, ValidationError
+from leapscope.integration._kinds import resolve_kinds
 from leapscope.integration._report import _PART_OF_KIND, PartName, Predictor, _Parts
 from leapscope.integration._trace import bind_arguments
 from leapscope.integration._usercode import call_user
@@ -152,6 +153,10 @@ class _RealModel:
             raise ModelInputError(f"{_fed_by(self.predictor, items, self.encoded)}: {exc}") from exc
         try:
             _check_labels(self.label, self.declared, outputs, subset=self.subset, sample_id=self.sample_id)
+            for info in resolve_kinds(
+                self.label, self.names, self.declared, outputs, subset=self.subset, sample_id=self.sample_id
+            ):
+                self.parts.kinds.setdefault(info.name, info)
         except ValidationError as error:
             self.parts.fail("model", error)
             raise

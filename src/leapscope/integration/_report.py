@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from leapscope.exceptions import LeapscopeError
+from leapscope.integration._kinds import PredictionKindInfo
 from leapscope.integration._trace import WiringEdge
 from leapscope.sdk._decorators import (
     Integration,
@@ -51,6 +52,7 @@ PartName = Literal[
     "losses",
     "model",
     "integration test",
+    "latent spaces",
 ]
 _PART_OF_KIND: dict[Kind, PartName] = {
     Kind.PREPROCESS: "preprocess",
@@ -63,6 +65,7 @@ _PART_OF_KIND: dict[Kind, PartName] = {
     Kind.LOSS: "losses",
     Kind.MODEL: "model",
     Kind.INTEGRATION_TEST: "integration test",
+    Kind.LATENT_SPACE: "latent spaces",
 }
 _MANDATORY: set[PartName] = {"preprocess", "input encoders", "model", "integration test"}
 
@@ -103,6 +106,13 @@ class CheckReport:
     samples_per_subset: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    #: each model output's kind (class, multilabel, dense, boxes, regression), from the first real prediction
+    predictions: list[PredictionKindInfo] = field(default_factory=list)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Prediction name -> its kind (empty when the model never predicted in the real pass)."""
+        return {p.name: p.kind for p in self.predictions}
 
     @property
     def valid(self) -> bool:
@@ -127,6 +137,7 @@ class CheckReport:
                     "samples_per_subset": self.samples_per_subset,
                     "seconds": round(self.seconds, 3),
                     "warnings": self.warnings,
+                    "predictions": [p.to_dict() for p in self.predictions],
                 }
             )
         )
@@ -153,6 +164,8 @@ class _Parts:
             part.functions.append(fn.__name__ if single else fn.name)
             part.status = "pass"
         self.recorded: set[int] = set()
+        #: prediction name -> its resolved kind (set by the real pass's first prediction)
+        self.kinds: dict[str, PredictionKindInfo] = {}
 
     def fail(self, name: PartName, exc: BaseException) -> None:
         part = self.results[name]

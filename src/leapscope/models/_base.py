@@ -21,7 +21,17 @@ from leapscope.exceptions import ModelError, ModelInputError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Layout", "LayerInfo", "ModelWrapper", "Pool", "TensorSpec", "infer_layout", "pool_activation"]
+__all__ = [
+    "UPSAMPLING_TYPES",
+    "LayerInfo",
+    "Layout",
+    "ModelWrapper",
+    "Pool",
+    "TensorSpec",
+    "deepest_spatial_layer",
+    "infer_layout",
+    "pool_activation",
+]
 
 logger = logging.getLogger("leapscope.models")
 
@@ -374,6 +384,53 @@ class ModelWrapper(abc.ABC):
         ins = ", ".join(f"{s.name}{_fmt_shape(s.shape)}" for s in self.inputs)
         outs = ", ".join(f"{s.name}{_fmt_shape(s.shape)}" for s in self.outputs)
         return f"<{type(self).__name__} {ins} -> {outs}>"
+
+
+#: layer / op types that grow a feature map: an encoder-decoder's bottleneck is the last map before the first
+UPSAMPLING_TYPES = frozenset(
+    {
+        "Resize",
+        "Upsample",
+        "ConvTranspose",
+        "DepthToSpace",
+        "UpSampling2D",
+        "Conv2DTranspose",
+        "Resizing",
+        "ConvTranspose1d",
+        "ConvTranspose2d",
+        "ConvTranspose3d",
+        "UpsamplingNearest2d",
+        "UpsamplingBilinear2d",
+        "PixelShuffle",
+    }
+)
+
+
+def deepest_spatial_layer(layers: Sequence[LayerInfo], layout: Layout | None = "NCHW") -> str | None:
+    """The encoder's bottleneck of a conv-only or encoder-decoder model: among the non-hidden 4-D feature
+    maps before the first upsampling layer (:data:`UPSAMPLING_TYPES`; all of them when there is none), the
+    one with the smallest known spatial area, the latest on a tie (dynamic H, W count as infinite); maps of
+    one channel only when there is no wider one.
+    ``None`` when there is no 4-D layer."""
+    candidates: list[tuple[int, LayerInfo]] = []
+    for index, layer in enumerate(layers):
+        if layer.type in UPSAMPLING_TYPES:
+            break
+        if not layer.hidden and layer.is_spatial:
+            candidates.append((index, layer))
+    channel = 3 if layout == "NHWC" else 1
+    # a one-channel map (a dense model's output head) carries no features when wider maps exist
+    wide = [item for item in candidates if (item[1].output_shape or (None,) * 4)[channel] != 1]
+    candidates = wide or candidates
+    if not candidates:
+        return None
+
+    def area(layer: LayerInfo) -> float:
+        shape = layer.output_shape or (None,) * 4
+        h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
+        return float(h * w) if h and w else float("inf")
+
+    return min(candidates, key=lambda item: (area(item[1]), -item[0]))[1].name
 
 
 def _is_tensor(value: Any) -> bool:

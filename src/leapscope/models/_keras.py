@@ -8,6 +8,7 @@ first imported.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import zipfile
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Any
 import numpy as np
 
 from leapscope.exceptions import ModelError, ModelLoadError
-from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec, infer_layout
+from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec, deepest_spatial_layer, infer_layout
 from leapscope.models._registry import Backend, defined_in, register_backend
 
 __all__ = ["KerasModel", "import_keras"]
+
+logger = logging.getLogger("leapscope.models")
 
 
 def import_keras() -> Any:
@@ -164,11 +167,18 @@ class KerasModel(ModelWrapper):
         return out
 
     def default_latent_layer(self) -> str:
+        """The input of the last Dense layer; without one, the deepest 4-D feature map (pooled) before the
+        first upsampling layer (:func:`~leapscope.models._base.deepest_spatial_layer`)."""
         keras = import_keras()
         dense = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
         if not dense:
+            spatial = deepest_spatial_layer(self.layers(), "NHWC")
+            if spatial is not None:
+                logger.info("no Dense layer: the default latent space is the deepest feature map %s (pooled)", spatial)
+                return spatial
             raise ModelError(
-                "the Keras model has no Dense layer, so no default latent layer; fix: name one with --latent"
+                "the Keras model has no Dense layer and no 4-D feature map, so no default latent layer; fix: name "
+                "one with --latent LAYER (`leapscope layers MODEL` lists them)"
             )
         last = dense[-1]
         try:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from leapscope.exceptions import ModelError, ModelLoadError
-from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec, infer_layout
+from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec, deepest_spatial_layer, infer_layout
 from leapscope.models._registry import Backend, register_backend
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ _ORT_TYPES = {
 _DENSE_OPS = ("Gemm", "MatMul")
 #: ops whose output is a shape or size, never features
 _SHAPE_OPS = frozenset({"Shape", "Size"})
-# ops that grow a feature map: an encoder-decoder's bottleneck is the last map before the first of them
-_UPSAMPLING_OPS = frozenset({"Resize", "Upsample", "ConvTranspose", "DepthToSpace"})
 
 
 def torch_module_names(nodes: Any) -> list[str]:
@@ -60,6 +58,9 @@ def _session_options() -> ort.SessionOptions:
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # threads spin inside a run only: between runs (evaluate encodes, scores, writes) they would burn the cores
+    # the encoding threads and processes need (issue 15: ~25% of evaluate's CPU on 2 cores)
+    opts.add_session_config_entry("session.force_spinning_stop", "1")
     threads = os.environ.get("LEAPSCOPE_ORT_THREADS")
     if threads:
         opts.intra_op_num_threads = int(threads)
@@ -216,23 +217,8 @@ class OnnxModel(ModelWrapper):
         )
 
     def _deepest_spatial_layer(self, layers: list[LayerInfo]) -> str | None:
-        """The encoder's bottleneck of a conv-only or encoder-decoder model: among the 4-D feature maps before
-        the first upsampling node (all of them when there is none), the one with the smallest known spatial
-        area, the latest on a tie (dynamic H, W: the latest)."""
-        candidates: list[tuple[int, LayerInfo]] = []
-        for index, layer in enumerate(layers):
-            if layer.type in _UPSAMPLING_OPS:
-                break
-            if not layer.hidden and layer.is_spatial:
-                candidates.append((index, layer))
-        if not candidates:
-            return None
-
-        def area(layer: LayerInfo) -> float:
-            h, w = (layer.output_shape or (None,) * 4)[2:4]  # NCHW in ONNX
-            return float(h * w) if h and w else float("inf")
-
-        return min(candidates, key=lambda item: (area(item[1]), -item[0]))[1].name
+        """See :func:`~leapscope.models._base.deepest_spatial_layer` (ONNX maps are NCHW)."""
+        return deepest_spatial_layer(layers, "NCHW")
 
     def _session_with(self, values: tuple[str, ...]) -> ort.InferenceSession:
         session = self._latent_sessions.get(values)

@@ -9,11 +9,14 @@ clear message, and every other graph converts normally.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import logging
+import os
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -172,13 +175,64 @@ def _probe(inputs: Sequence[TensorSpec]) -> list[np.ndarray]:
     return arrays
 
 
+#: sub-folder of the leapscope cache (``$LEAPSCOPE_CACHE_DIR`` or ``~/.cache/leapscope``) holding
+#: onnxscript-optimized graphs, one ``<sha256 of the model>.onnx`` each
+OPTIMIZED_CACHE = "onnx2torch-optimized"
+
+
+def _optimized_path(proto: onnx.ModelProto) -> Path | None:
+    """Where the optimized graph of ``proto`` is cached (``None`` when no cache folder can be made)."""
+    from leapscope.sdk._runtime import cache_dir
+
+    try:
+        folder = cache_dir(OPTIMIZED_CACHE)
+    except OSError:
+        return None
+    return folder / f"{hashlib.sha256(proto.SerializeToString()).hexdigest()}.onnx"
+
+
+def _load_optimized(path: Path | None) -> onnx.ModelProto | None:
+    """The cached optimized graph (a plain ONNX protobuf: data, never code), or ``None``."""
+    import onnx
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        return onnx.load(str(path))
+    except Exception:  # noqa: BLE001 - a truncated or foreign file is just a cache miss
+        return None
+
+
+def _store_optimized(path: Path | None, optimized: onnx.ModelProto) -> None:
+    """Write the optimized graph atomically (a failure to cache is not an error)."""
+    if path is None:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(optimized.SerializeToString())
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def _convert(proto: onnx.ModelProto) -> torch.nn.Module:
+    """onnx2torch's module of ``proto``; when the graph does not convert as is, of its onnxscript-optimized
+    form (optimizing a big graph such as PP-OCRv4's takes ~20 s, so that form is cached on disk by the
+    model's sha256 and the next process converts it directly)."""
     onnx2torch = import_onnx2torch()
     import onnx
 
     work = onnx.ModelProto()
     work.CopyFrom(proto)
     _fix_reshape_allowzero(work)
+    cached_path = _optimized_path(proto)
+    cached = _load_optimized(cached_path)
+    if cached is not None:
+        try:
+            return cast("torch.nn.Module", onnx2torch.convert(cached).eval())
+        except Exception:  # noqa: BLE001 - a stale cache entry: convert from scratch below
+            cached = None
     try:
         return cast("torch.nn.Module", onnx2torch.convert(work).eval())
     except Exception as first:  # noqa: BLE001 - onnx2torch raises NotImplementedError, KeyError, ...
@@ -187,9 +241,11 @@ def _convert(proto: onnx.ModelProto) -> torch.nn.Module:
 
             optimized = onnxscript.optimizer.optimize(work)
             _fix_reshape_allowzero(optimized)
-            return cast("torch.nn.Module", onnx2torch.convert(optimized).eval())
+            module = cast("torch.nn.Module", onnx2torch.convert(optimized).eval())
         except Exception:  # noqa: BLE001
             raise first from None
+        _store_optimized(cached_path, optimized)
+        return module
 
 
 def convert_checked(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import numpy as np
 
 from leapscope.exceptions import ModelError, ModelInputError, ModelLoadError
-from leapscope.models._base import LayerInfo, Layout, ModelWrapper, TensorSpec
+from leapscope.models._base import UPSAMPLING_TYPES, LayerInfo, Layout, ModelWrapper, TensorSpec, deepest_spatial_layer
 from leapscope.models._registry import Backend, defined_in, register_backend
 
 __all__ = ["TorchModel", "load_torch_file"]
+
+logger = logging.getLogger("leapscope.models")
 
 INPUT_SUFFIX = ":input"
 
@@ -219,11 +222,50 @@ class TorchModel(ModelWrapper):
         import torch
 
         linears = [name for name, m in self._leaves() if isinstance(m, torch.nn.Linear)]
-        if not linears:
-            raise ModelError(
-                "the torch model has no nn.Linear layer, so no default latent layer; fix: name one with --latent"
-            )
-        return linears[-1] + INPUT_SUFFIX
+        if linears:
+            return linears[-1] + INPUT_SUFFIX
+        layer = self._deepest_feature_module()
+        if layer is not None:
+            logger.info("no nn.Linear layer: the default latent space is the deepest feature map %s (pooled)", layer)
+            return layer
+        raise ModelError(
+            "the torch model has no nn.Linear layer and no convolution, so no default latent layer; fix: name one "
+            "with --latent LAYER (`leapscope layers MODEL` lists them)"
+        )
+
+    def _deepest_feature_module(self) -> str | None:
+        """Without a Linear layer: once a forward pass has shown the shapes, the deepest 4-D map before the first
+        upsampling module (:func:`~leapscope.models._base.deepest_spatial_layer`); before that, by module order,
+        the last convolution / pooling / normalization / activation leaf before the first upsampling module
+        (the same layer for an encoder written in execution order)."""
+        import torch
+
+        known = self.layers()
+        if any(layer.output_shape is not None for layer in known):
+            return deepest_spatial_layer(known, "NCHW")
+        feature = (
+            torch.nn.modules.conv._ConvNd,
+            torch.nn.modules.pooling._MaxPoolNd,
+            torch.nn.modules.pooling._AvgPoolNd,
+            torch.nn.modules.batchnorm._BatchNorm,
+            torch.nn.ReLU,
+            torch.nn.LeakyReLU,
+            torch.nn.SiLU,
+            torch.nn.GELU,
+            torch.nn.Hardswish,
+            torch.nn.Sigmoid,
+            torch.nn.Tanh,
+        )
+        last = None
+        for name, module in self._leaves():
+            if type(module).__name__ in UPSAMPLING_TYPES:
+                break
+            # a one-channel conv is an output head, not a feature map
+            one_channel = getattr(module, "out_channels", getattr(module, "num_features", None)) == 1
+            transposed = isinstance(module, torch.nn.modules.conv._ConvTransposeNd)
+            if isinstance(module, feature) and not transposed and not one_channel:
+                last = name
+        return last
 
     def torch_module(self) -> Any:
         return self.module

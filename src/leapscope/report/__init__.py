@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 
 from leapscope.report._visuals import visual_to_payload
-from leapscope.runs import RunContext, aggregate, confusion_matrix, load_insights, metadata_columns, projection
+from leapscope.runs import (
+    RunContext,
+    aggregate,
+    confusion_matrix,
+    confusion_reason,
+    load_insights,
+    load_statuses,
+    metadata_columns,
+    projection,
+)
 from leapscope.store import Run, atomic_path
 from leapscope.store._schema import (
     ERRORS_FILE,
@@ -65,7 +74,22 @@ def _environment() -> Any:
         undefined=jinja2.StrictUndefined,
     )
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "allow_nan": False}
+    env.filters["plural"] = counted
     return env
+
+
+def counted(n: Any, noun: str) -> str:
+    """``1 sample``, ``2 samples``, ``? samples`` (unknown count): ``n`` and ``noun`` in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _natural(values: Any) -> list[str]:
+    """Category labels in a sensible order: numerically when every one is a number ("2" before "10"), else as text."""
+    labels = list(dict.fromkeys(values))
+    try:
+        return sorted(labels, key=float)
+    except (TypeError, ValueError):
+        return sorted(labels)
 
 
 def _png(fig: Any) -> str:
@@ -153,9 +177,10 @@ def _metadata_charts(run: Run, df: Any, metric_cols: list[str]) -> list[_Image]:
     for m in categorical[:3]:
         frame = aggregate(run, column, by=[SUBSET, m])
         fig, ax = plt.subplots(figsize=(7, 2.8))
-        groups = list(frame.groupby(SUBSET))
+        order = list(dict.fromkeys(df[SUBSET]))  # subsets in run order (training, validation, test), not by name
+        groups = sorted(frame.groupby(SUBSET), key=lambda g: order.index(g[0]) if g[0] in order else len(order))
         width = 0.8 / max(1, len(groups))
-        values = sorted({_category(v) for v in frame[m]})
+        values = _natural(_category(v) for v in frame[m])
         for k, (subset, group) in enumerate(groups):
             index = [values.index(_category(v)) + k * width for v in group[m]]
             ax.bar(index, group["value"], width=width, label=subset)
@@ -171,6 +196,8 @@ def _confusion(run: Run, summary: dict[str, Any]) -> _Image | None:
     """The confusion matrix (of the validation subset when there is one); None for runs without class labels."""
     import matplotlib.pyplot as plt
 
+    if confusion_reason(run) is not None:  # dense, regression, multi-label runs: no confusion matrix
+        return None
     try:
         labels, matrix = confusion_matrix(run, subset="validation" if "validation" in summary else None)
         fig, ax = plt.subplots(figsize=(4.6, 4))
@@ -241,24 +268,45 @@ def _heatmaps(df: Any, ctx: Any, visual: str | None, metric_cols: list[str], met
     loss_col = next((c for c in metric_cols if c.startswith(LOSS_PREFIX)), None)
     held_out = df[df[SUBSET].isin(["validation", "test"])]
     worst = (held_out.sort_values(loss_col, ascending=False) if loss_col else held_out).head(4)
+    methods = list(dict.fromkeys([method, *_FALLBACK_METHODS]))
     for subset, sample_id in zip(worst[SUBSET], worst[SAMPLE_ID], strict=True):
-        try:
-            result, x = ctx.explain(subset, sample_id, method=method)
-            kind, payload = visual_to_payload(ctx.heatmap_visual(subset, sample_id, result, x))
-        except Exception:  # noqa: BLE001, S112 - a model without gradients still gets a report, without heatmaps
+        for used in methods:  # e.g. Grad-CAM needs a spatial layer: a dense/conv-only run falls back to gradients
+            try:
+                result, x = ctx.explain(subset, sample_id, method=used)
+                kind, payload = visual_to_payload(ctx.heatmap_visual(subset, sample_id, result, x))
+                break
+            except Exception:  # noqa: BLE001, S112 - a model without gradients still gets a report, without heatmaps
+                continue
+        else:
             continue
+        methods = [used]  # the method that worked, for the other samples too
         if kind == "image/png":
-            label = ctx.labels[result.target[0]] if ctx.labels else result.target[0]
+            label = _target_label(result, ctx.labels)
             heatmaps.append(
                 {
                     "image": _Image(_data_uri(payload), width=160),
                     "subset": str(subset),
                     "sample_id": str(sample_id),
-                    "method": method,
+                    "method": used,
                     "label": str(label),
                 }
             )
     return heatmaps
+
+
+#: methods tried, in order, when the report's heatmap method does not apply to a run
+_FALLBACK_METHODS = ("integrated_gradients", "saliency", "occlusion")
+
+
+def _target_label(result: Any, labels: list[str] | None) -> str:
+    """What a heatmap explains: the attribution's own description (dense targets, losses), else the class name."""
+    descriptions = getattr(result, "descriptions", None) or []
+    if descriptions:
+        return str(descriptions[0])
+    target = result.target[0]
+    if labels and isinstance(target, int) and 0 <= target < len(labels):
+        return labels[target]
+    return str(target)
 
 
 def _context(run: Run, *, top_insights: int, heatmap_method: str) -> dict[str, Any]:
@@ -296,6 +344,7 @@ def _context(run: Run, *, top_insights: int, heatmap_method: str) -> dict[str, A
         "confusion": _confusion(run, summary),
         "population": _population(run, df, metric_cols),
         "insights": _insights(run, df, ctx, visual, top_insights),
+        "statuses": [st.describe() for st in load_statuses(run) or []],
         "heatmaps": _heatmaps(df, ctx, visual, metric_cols, heatmap_method),
         "errors": _errors(run),
     }

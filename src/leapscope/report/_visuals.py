@@ -39,6 +39,29 @@ def _overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.55) -> np.nda
     return np.asarray(rgb.astype(np.float32) * (1 - alpha) + colored * alpha, dtype=np.float32).astype(np.uint8)
 
 
+def _mask_png(visual: Any) -> bytes:
+    """An ImageMask's overlay (background untinted) with a legend strip below: one swatch + label per class."""
+    from PIL import Image as PILImage
+    from PIL import ImageDraw
+
+    img = PILImage.open(io.BytesIO(_png(visual.overlay()))).convert("RGB")
+    legend = visual.legend()
+    row = 14
+    canvas = PILImage.new("RGB", (img.width, img.height + row * len(legend) + 4), (255, 255, 255))
+    canvas.paste(img, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, entry in enumerate(legend):
+        y = img.height + 2 + i * row
+        if entry["color"] is None:  # background: an empty swatch, the image shows through
+            draw.rectangle([4, y + 1, 14, y + 11], outline=(120, 120, 120))
+        else:
+            draw.rectangle([4, y + 1, 14, y + 11], fill=entry["color"], outline=(60, 60, 60))
+        draw.text((20, y), entry["label"], fill=(20, 20, 20))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def visual_to_payload(visual: Any) -> tuple[str, Any]:
     """("image/png", bytes) for pictures, ("application/json", dict) for charts and text."""
     from leapscope.sdk import _visuals as v
@@ -48,10 +71,7 @@ def visual_to_payload(visual: Any) -> tuple[str, Any]:
     if isinstance(visual, v.ImageWithHeatmap):
         return "image/png", _png(_overlay(v.image_to_uint8(visual.image), visual.heatmap))
     if isinstance(visual, v.ImageMask):
-        from matplotlib import colormaps
-
-        colors = (colormaps["tab20"](visual.mask % 20)[..., :3] * 255).astype(np.uint8)
-        return "image/png", _png(((v.image_to_uint8(visual.image)[..., :3] * 0.5) + colors * 0.5).astype(np.uint8))
+        return "image/png", _mask_png(visual)
     if isinstance(visual, v.ImageWithBoxes):
         from PIL import Image as PILImage
         from PIL import ImageDraw

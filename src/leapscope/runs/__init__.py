@@ -8,15 +8,28 @@ Where each service lives:
 - :mod:`.projections`: ``projection(run)``, cached under ``projections/``.
 - :mod:`.similar`: ``similar`` (nearest samples) and ``recommend_labeling`` (k-center coreset).
 - :mod:`.dashboards`: ``aggregate``, ``confusion_matrix``, ``compare_runs``, ``metadata_columns``.
+- :mod:`.dismissals`: "not a duplicate" pairs per project (``dismiss_pair``, ``undismiss_pair``,
+  ``list_dismissals``), skipped by later ``analyze`` calls.
 - :mod:`.tests`: threshold tests (``ThresholdTest``, ``run_test``, saved tests per project).
 - :mod:`.sample`: one sample re-encoded through its integration (:class:`RunContext`: visuals,
   explanations), ``explain_run`` and ``render_explanation_png``.
+- :mod:`.explain`: ``explain_samples`` (several samples, one batched call), ``explain_targets``,
+  ``explain_methods``, ``model_layers``, ``prediction_summary`` (for the CLI, server and UI).
 - :mod:`.columns`: which samples.parquet columns are metadata, labels, metric directions.
 """
 
-from leapscope.runs.analyze import AnalyzeConfig, analyze, load_insights
+from leapscope.runs.analyze import AnalyzeConfig, DetectorStatus, analyze, load_insights, load_statuses
 from leapscope.runs.columns import metadata_columns
-from leapscope.runs.dashboards import aggregate, compare_runs, confusion_matrix
+from leapscope.runs.dashboards import aggregate, compare_runs, confusion_matrix, confusion_reason
+from leapscope.runs.dismissals import Dismissal, dismiss_pair, list_dismissals, undismiss_pair
+from leapscope.runs.explain import (
+    ExplainedSample,
+    explain_methods,
+    explain_samples,
+    explain_targets,
+    model_layers,
+    prediction_summary,
+)
 from leapscope.runs.inputs import analysis_input
 from leapscope.runs.projections import projection
 from leapscope.runs.sample import RunContext, explain_run, render_explanation_png
@@ -34,6 +47,8 @@ from leapscope.runs.tests import (
 __all__ = [
     "MAX_NAME_LENGTH",
     "AnalyzeConfig",
+    "DetectorStatus",
+    "Dismissal",
     "RunContext",
     "TestResult",
     "ThresholdTest",
@@ -42,8 +57,18 @@ __all__ = [
     "analyze",
     "compare_runs",
     "confusion_matrix",
+    "confusion_reason",
+    "dismiss_pair",
+    "ExplainedSample",
+    "explain_methods",
     "explain_run",
+    "explain_samples",
+    "explain_targets",
+    "model_layers",
+    "prediction_summary",
+    "list_dismissals",
     "load_insights",
+    "load_statuses",
     "metadata_columns",
     "projection",
     "recommend_labeling",
@@ -53,4 +78,5 @@ __all__ = [
     "save_test",
     "saved_tests",
     "similar",
+    "undismiss_pair",
 ]

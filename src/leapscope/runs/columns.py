@@ -6,11 +6,12 @@ directions and class names from the typed manifest (:class:`leapscope.store.Mani
 
 from __future__ import annotations
 
+from leapscope.sdk._parts import class_names
 from leapscope.store import Run
 from leapscope.store._schema import LABEL_SUFFIX
 from leapscope.store._schema import metadata_columns as _metadata_columns
 
-__all__ = ["class_labels", "first_label_column", "metadata_columns", "metric_direction"]
+__all__ = ["class_labels", "first_label_column", "metadata_columns", "metric_direction", "prediction_kinds"]
 
 
 def metadata_columns(run: Run) -> list[str]:
@@ -34,6 +35,16 @@ def metric_direction(run: Run, column: str) -> str:
 
 
 def class_labels(run: Run) -> tuple[str, list[str]] | None:
-    """(prediction name, class names) of the run's first prediction with labels, or None."""
-    labeled = run.typed_manifest.labeled_predictions
-    return (labeled[0].name, list(labeled[0].labels or [])) if labeled else None
+    """(prediction name, class names) of the run's first prediction of kind ``class`` with labels, or None.
+
+    A dense map's or a multi-label output's labels are no classes: they have no arg-max label, no
+    confusion matrix and no class insights (old runs without kinds: any labeled prediction).
+    """
+    labeled = run.typed_manifest.class_predictions
+    return (labeled[0].name, class_names(list(labeled[0].labels or []))) if labeled else None
+
+
+def prediction_kinds(run: Run) -> dict[str, str | None]:
+    """Prediction name -> its kind (``class``, ``multilabel``, ``dense``, ``boxes``, ``regression``; None:
+    unknown, an old run's unlabeled output)."""
+    return {p.name: p.resolved_kind for p in run.typed_manifest.predictions}

@@ -10,9 +10,9 @@ import pandas as pd
 from leapscope.exceptions import LeapscopeError, StoreError
 from leapscope.runs.columns import class_labels, first_label_column, metadata_columns
 from leapscope.store import Run, Workspace, parse_filter
-from leapscope.store._schema import GT_PREFIX, PRED_PREFIX, SUBSET
+from leapscope.store._schema import GT_PREFIX, SUBSET, label_column, pred_column
 
-__all__ = ["AGGREGATES", "aggregate", "compare_runs", "confusion_matrix", "metadata_columns"]
+__all__ = ["AGGREGATES", "aggregate", "compare_runs", "confusion_matrix", "confusion_reason", "metadata_columns"]
 
 AGGREGATES = {
     "mean": "avg",
@@ -71,23 +71,43 @@ def aggregate(
         con.close()
 
 
+def confusion_reason(run: Run) -> str | None:
+    """Why ``run`` has no confusion matrix (None when it has one): its predictions are not class scores
+    (dense maps, regression values, multi-label...), or it stored no ground-truth / predicted label."""
+    labeled = class_labels(run)
+    if not labeled:
+        kinds = ", ".join(f"{p.name}: {p.resolved_kind or 'unlabeled'}" for p in run.typed_manifest.predictions)
+        return f"not applicable: no prediction of kind 'class' with labels ({kinds})"
+    gt, pred = first_label_column(run, GT_PREFIX), label_column(pred_column(labeled[0]))
+    if gt is None or pred not in run.samples.column_names:
+        return "not applicable: the run stored no ground-truth class label (no ground truth wired to the class scores)"
+    return None
+
+
 def confusion_matrix(run: Run, *, subset: str | None = None) -> tuple[list[str], np.ndarray]:
     """Class names and the (K, K) int64 count matrix: rows = ground truth, columns = prediction.
+
+    Only runs with a prediction of kind ``class`` have one (see :func:`confusion_reason`; the
+    dashboard hides the card for the others).
 
     Raises
     ------
     LeapscopeError
-        The run has no labeled prediction or no ground-truth / predicted label column.
+        The run has no class prediction or no ground-truth / predicted label column (the message
+        is :func:`confusion_reason`).
     """
-    gt, pred = first_label_column(run, GT_PREFIX), first_label_column(run, PRED_PREFIX)
+    reason = confusion_reason(run)
     labeled = class_labels(run)
-    if gt is None or pred is None or not labeled:
-        raise LeapscopeError(f"run {run.id} has no classification labels for a confusion matrix")
+    if reason is not None or labeled is None:
+        raise LeapscopeError(f"run {run.id} has no confusion matrix: {reason}")
+    gt, pred = first_label_column(run, GT_PREFIX), label_column(pred_column(labeled[0]))
+    assert gt is not None  # noqa: S101 - checked by confusion_reason
     labels = labeled[1]
     df = run.samples.select([SUBSET, gt, pred]).to_pandas().dropna()
     if subset:
         df = df[df[SUBSET] == subset]
     index = {name: i for i, name in enumerate(labels)}
+    df = df[df[gt].isin(index) & df[pred].isin(index)]
     matrix = np.zeros((len(labels), len(labels)), np.int64)
     np.add.at(matrix, (df[gt].map(index).to_numpy(int), df[pred].map(index).to_numpy(int)), 1)
     return labels, matrix
@@ -98,21 +118,37 @@ def compare_runs(
 ) -> pd.DataFrame:
     """The same aggregate for every complete run of a project (one row per run and group).
 
+    A run without ``column`` (or a ``by`` column), e.g. one evaluated before a loss was added, is
+    skipped, not an error: ``frame.attrs["skipped"]`` lists ``{"run": id, "version": v, "reason": ...}``.
+
     Raises
     ------
     StoreError
-        The project has no complete run.
+        The project has no complete run, or none of its runs has ``column``.
     LeapscopeError
         As :func:`aggregate`.
     """
     frames = []
-    for run in workspace.runs(project):
-        if run.status != "complete":
+    skipped: list[dict[str, str]] = []
+    complete = [run for run in workspace.runs(project) if run.status == "complete"]
+    for run in complete:
+        missing = [name for name in [column, *by] if name not in run.samples.column_names]
+        if missing:
+            reason = f"run {run.id} has no column {', '.join(repr(m) for m in missing)}"
+            skipped.append({"run": run.id, "version": run.row.version, "reason": reason})
             continue
         frame = aggregate(run, column, by=by, agg=agg)
         frame.insert(0, "version", run.row.version)
         frame.insert(0, "run", run.id)
         frames.append(frame)
-    if not frames:
+    if not complete:
         raise StoreError(f"project '{project}' has no complete run")
-    return pd.concat(frames, ignore_index=True)
+    if not frames:
+        raise StoreError(
+            f"no complete run of project '{project}' has column '{column}'"
+            + (f" (and {', '.join(by)})" if by else "")
+            + "; pick a loss or metric the runs share"
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["skipped"] = skipped
+    return out

@@ -54,6 +54,10 @@ def _probabilities(run: Run, prediction: str, k: int) -> np.ndarray | None:
         if valid.any()
         else np.zeros(0, np.float32)
     )
+    if k == 2 and flat.size == int(valid.sum()):  # one sigmoid score of a binary class ("not x", "x")
+        p = flat if not flat.size or (flat.min() >= 0.0 and flat.max() <= 1.0) else 1.0 / (1.0 + np.exp(-flat))
+        pred_probs[valid] = np.stack([1.0 - p, p], 1)
+        return pred_probs
     pred_probs[valid] = as_probabilities(flat.reshape(-1, k))
     return pred_probs
 

@@ -6,6 +6,8 @@ on demand, so visualizers and explanations see exactly what evaluate saw.
 
 from __future__ import annotations
 
+import textwrap
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from leapscope.models import ModelWrapper, open_model
 from leapscope.sdk._subset import Subset
 from leapscope.sdk._visuals import Graph, HorizontalBar, Image, ImageWithHeatmap, Text, Visual, image_to_uint8
 from leapscope.store import Run, Wiring, atomic_path
-from leapscope.store._manifest import GT_SOURCE, INPUT_SOURCE, PREDICTION_SOURCE, parse_source, source_key
+from leapscope.store._manifest import GT_SOURCE, INPUT_SOURCE, PREDICTION_SOURCE, source_key
 from leapscope.store._schema import ERROR, KEY_COLUMNS, SUBSET, explanation_file
 
 __all__ = ["RunContext"]
@@ -49,13 +51,21 @@ class RunContext:
         """The integration's subsets by name (its preprocess function runs once)."""
         return {s.name: s for s in load_subsets(self.loaded.integration)}
 
+    #: seconds the model took to load (``None`` until :attr:`model` is first used)
+    model_load_seconds: float | None = None
+
     @cached_property
     def model(self) -> ModelWrapper:
-        """The run's model: its recorded source if it still exists, else the integration's."""
+        """The run's model: its recorded source if it still exists, else the integration's (loaded once per
+        context, timed in :attr:`model_load_seconds`; never cached on disk)."""
+        start = time.perf_counter()
         source = self.run.typed_manifest.model.source
         if source and Path(source).exists():
-            return open_model(Path(source))
-        return open_model(resolve_model_source(self.loaded))
+            wrapper = open_model(Path(source))
+        else:
+            wrapper = open_model(resolve_model_source(self.loaded))
+        self.model_load_seconds = time.perf_counter() - start
+        return wrapper
 
     @cached_property
     def wiring(self) -> Wiring:
@@ -130,56 +140,30 @@ class RunContext:
         target: Any = None,
         layer: str | None = None,
         input_name: str | None = None,
+        region: str | None = None,
+        output: int | str | None = None,
     ) -> tuple[attribution.Attribution, np.ndarray]:
         """Attribution of one sample, and the unbatched explained input.
 
-        ``target="loss"`` explains what raised the integration's (first) loss: built-in
-        losses are differentiated in torch; a custom numpy loss is explained by occlusion.
+        ``target``: ``None`` (the predicted class; a dense output: its main class channel summed over the
+        predicted-positive pixels), a class / channel index or label, ``element:i,j,...``, ``loss`` (the
+        integration's only loss; an error listing them when there are several) or ``loss:NAME``. ``region``
+        (dense outputs): ``positive``, ``all``, ``gt``, ``gt:NAME``, ``box:x0,y0,x1,y1`` or a mask file. A
+        method that cannot apply raises (no fallback); see :func:`leapscope.runs.explain_samples`.
         """
-        inputs, gts = self.encode(subset, sample_id)
-        arrays = self.model_inputs(inputs)
-        index = self._input_names().index(input_name) if input_name else 0
-        if isinstance(target, str) and target.isdigit() and (self.labels is None or target not in self.labels):
-            target = int(target)
-        options: dict[str, Any] = {}
-        if target == "loss":
-            options = self._loss_target(gts)
-            if not isinstance(options["loss"], str):
-                method = "occlusion"
-        result = attribution.explain(
-            self.model,
-            arrays,
+        from leapscope.runs.explain import explain_samples
+
+        (one,) = explain_samples(
+            self,
+            [(subset, sample_id)],
             method=method,
             target=target,
+            region=region,
             layer=layer,
-            labels=self.labels,
-            input_index=index,
-            **options,
+            input_name=input_name,
+            output=output,
         )
-        return result, arrays[index][0]
-
-    def _loss_target(self, gts: dict[str, np.ndarray]) -> dict[str, Any]:
-        losses = self.loaded.integration.losses
-        if not losses or not gts:
-            raise LeapscopeError(
-                "explain: target='loss' needs a loss and a ground truth (this sample or integration has none)"
-            )
-        name, fn = next(iter(losses.items()))
-        arguments = self.wiring.arguments_of("loss", name, constants=True)
-        gt_name = next((parse_source(s)[1] for s in arguments.values() if parse_source(s)[0] == GT_SOURCE), None)
-        gt = gts[gt_name] if gt_name is not None else next(iter(gts.values()))
-        builtin = attribution.builtin_loss_name(fn.function)
-        if builtin is not None:
-            return {"ground_truth": gt[None], "loss": builtin}
-        # a custom numpy loss: call it with the wired argument order (ground truth first, prediction second)
-        gt_first = not arguments or parse_source(next(iter(arguments.values())))[0] == GT_SOURCE
-        function = fn.function
-
-        def numpy_loss(g: np.ndarray, p: np.ndarray) -> np.ndarray:
-            return np.asarray(function(g, p) if gt_first else function(p, g), dtype=np.float32)
-
-        numpy_loss.__name__ = name
-        return {"ground_truth": gt[None], "loss": numpy_loss}
+        return one.attribution, one.x
 
     def heatmap_visual(
         self, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray
@@ -212,18 +196,51 @@ class RunContext:
         return HorizontalBar(flat, labels=names or [str(i) for i in range(len(flat))])
 
 
+def _target_words(result: attribution.Attribution, labels: list[str]) -> str:
+    target = result.target[0]
+    return "the loss" if target < 0 else f"'{labels[target] if target < len(labels) else target}'"
+
+
+def _prediction_map(
+    model: ModelWrapper,
+    prediction: np.ndarray,
+    result: attribution.Attribution,
+    labels: list[str] | None,
+    axis: int | None,
+) -> np.ndarray:
+    """(H, W) map of the explained channel of an unbatched dense prediction ((C, H, W), (H, W, C) or (H, W)),
+    with the channel axis found as the explain targets find it."""
+    batched = np.asarray(prediction, dtype=np.float32)[None]
+    found = attribution.dense_channel_axis(model, batched, labels, axis) if batched.ndim >= 3 else None
+    channels = batched[:, None] if found is None else np.moveaxis(batched, found, 1)
+    channel = min(max(0, result.target[0]), channels.shape[1] - 1)
+    picture = channels[0, channel]
+    return picture.reshape(-1, picture.shape[-1]) if picture.ndim > 2 else picture
+
+
 def render_explanation_png(
-    ctx: RunContext, subset: str, sample_id: str | int, result: attribution.Attribution, x: np.ndarray, path: Path
+    ctx: RunContext,
+    subset: str,
+    sample_id: str | int,
+    result: attribution.Attribution,
+    x: np.ndarray,
+    path: Path,
+    output: int | str | None = None,
 ) -> Path:
-    """Write a PNG: the input, the heatmap over it, and the prediction bars."""
+    """Write a PNG: the input, the heatmap over it (titled with what was explained, in words), and the
+    prediction: bars of the top classes, or for a dense output the map of the explained channel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from leapscope.runs.explain import output_info
+
     visual = ctx.heatmap_visual(subset, sample_id, result, x)
-    probs = ctx.model.predict(ctx.model_inputs(ctx.encode(subset, sample_id)[0]))[0][0].reshape(-1)
-    labels = ctx.labels or [str(i) for i in range(len(probs))]
+    info = output_info(ctx, output)
+    prediction = np.asarray(ctx.model.predict(ctx.model_inputs(ctx.encode(subset, sample_id)[0]))[info.index][0])
+    probs = prediction.reshape(-1)
+    labels = info.labels or [str(i) for i in range(len(probs))]
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
     if isinstance(visual, ImageWithHeatmap):
         image = visual.image if visual.image.shape[-1] == 3 else visual.image[..., 0]
@@ -257,17 +274,26 @@ def render_explanation_png(
         axes[1].plot(np.asarray(visual.data).reshape(-1), lw=0.6, color="tab:red")  # type: ignore[attr-defined]
         axes[1].set_xlabel("position")
     axes[0].set_title(f"{subset} / {sample_id}")
-    target = (
-        "the loss"
-        if result.target[0] < 0
-        else (labels[result.target[0]] if result.target[0] < len(labels) else result.target[0])
+    explained = result.descriptions[0] if result.descriptions else _target_words(result, labels)
+    axes[1].set_title(
+        textwrap.fill(f"{result.method} of {explained}" + (f" @ {result.layer}" if result.layer else ""), 60),
+        fontsize=8,
     )
-    axes[1].set_title(f"{result.method} for '{target}'" + (f" @ {result.layer}" if result.layer else ""))
-    top = np.argsort(-probs)[:10][::-1]
-    axes[2].barh(
-        [labels[i] for i in top], probs[top], color=["tab:red" if i == result.target[0] else "tab:blue" for i in top]
-    )
-    axes[2].set_title("prediction")
+    dense = info.kind == "dense" or (info.kind is None and prediction.ndim >= 2)
+    if dense and prediction.ndim >= 2:
+        axes[2].imshow(_prediction_map(ctx.model, prediction, result, info.labels, info.channel_axis), cmap="viridis")
+        axes[2].axis("off")
+        channel = result.target[0] if result.target[0] >= 0 else 0
+        name = labels[channel] if info.labels and channel < len(labels) else f"channel {channel}"
+        axes[2].set_title(f"prediction: {name}")
+    else:
+        top = np.argsort(-probs)[:10][::-1]
+        axes[2].barh(
+            [labels[i] if i < len(labels) else str(i) for i in top],
+            probs[top],
+            color=["tab:red" if i == result.target[0] else "tab:blue" for i in top],
+        )
+        axes[2].set_title("prediction")
     if isinstance(visual, ImageWithHeatmap):
         for ax in axes[:2]:
             ax.axis("off")
@@ -280,18 +306,25 @@ def render_explanation_png(
 
 def explain_run(run: Run, method: str, subsets: list[str], *, batch_size: int = 64) -> Path:
     """Store (N, *heatmap) float32 heatmaps for every sample of ``subsets`` in ``explanations/<method>.npy``
-    (row-aligned with samples.parquet; NaN for rows of other subsets or failed samples)."""
+    (row-aligned with samples.parquet; NaN for rows of other subsets or failed samples). Each sample's
+    default target is explained: its predicted class, or a dense output's main class over its predicted-positive
+    pixels."""
     ctx = RunContext(run)
     table = run.samples.select([*KEY_COLUMNS, ERROR]).to_pandas()
     chosen = table[table[SUBSET].isin(subsets) & table[ERROR].isna()]
     if chosen.empty:
         raise LeapscopeError(f"explain_run: run {run.id} has no successful samples in {subsets}")
+    from leapscope.runs.explain import output_info
+
+    info = output_info(ctx)
     heatmaps: np.ndarray | None = None
     for start in range(0, len(chosen), batch_size):
         part = chosen.iloc[start : start + batch_size]
         batch = [ctx.model_inputs(ctx.encode(s, i)[0]) for s, i in zip(part.subset, part.sample_id, strict=True)]
         arrays = [np.concatenate([b[k] for b in batch]) for k in range(len(batch[0]))]
-        heat = attribution.explain(ctx.model, arrays, method=method, labels=ctx.labels).heatmap()
+        heat = attribution.explain(
+            ctx.model, arrays, method=method, labels=info.labels, kind=info.kind, output_channel_axis=info.channel_axis
+        ).heatmap()
         if heatmaps is None:
             heatmaps = np.full((len(table), *heat.shape[1:]), np.nan, np.float32)
         heatmaps[part.row.to_numpy()] = heat

@@ -34,6 +34,7 @@ class Kind(enum.StrEnum):
     LOSS = "loss"
     MODEL = "model"
     INTEGRATION_TEST = "integration_test"
+    LATENT_SPACE = "latent_space"
 
 
 class TestContext(Protocol):
@@ -137,6 +138,9 @@ _SIGNATURE_HINT = {
     Kind.LOSS: "def loss(gt, prediction, ...) -> np.ndarray of shape (B,)",
     Kind.MODEL: "def model() takes no argument and returns a path or a model object",
     Kind.INTEGRATION_TEST: "def test(sample_id, subset) calls the encoders, the model and the metrics",
+    Kind.LATENT_SPACE: (
+        "def space(sample_id, subset) -> 1-D np.ndarray, or with layer=/prediction= def space(batch) -> (B, D)"
+    ),
 }
 
 

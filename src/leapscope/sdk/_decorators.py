@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from leapscope.sdk._declared import Decorated, Kind, TestContext, collecting, test_context
+from leapscope.sdk._latent import LatentSpace
 from leapscope.sdk._parts import (
     Direction,
     GroundTruthEncoder,
@@ -47,6 +48,7 @@ __all__ = [
     "Integration",
     "IntegrationTest",
     "Kind",
+    "LatentSpace",
     "Loss",
     "Metadata",
     "MetadataScalar",
@@ -61,6 +63,7 @@ __all__ = [
     "gt_encoder",
     "input_encoder",
     "integration_test",
+    "latent_space",
     "load_model",
     "loss",
     "metadata",
@@ -130,3 +133,16 @@ def load_model(predictions: list[Prediction] | None = None) -> Callable[[Callabl
 def integration_test(function: Callable[..., Any]) -> IntegrationTest:
     """Declare the integration test: ``test(sample_id, subset)``."""
     return IntegrationTest(function)
+
+
+def latent_space(
+    name: str, *, layer: str | None = None, prediction: str | None = None
+) -> Callable[[Callable[..., Any]], LatentSpace]:
+    """Declare a custom latent space, stored as ``latent/<name>.npy`` (N, D) float32.
+
+    Without options the function is ``(sample_id, subset) -> ndarray`` of one sample (flattened to
+    (D,)); with ``layer="..."`` it gets that layer's raw batched activations, with
+    ``prediction="..."`` that prediction's batched model output, and returns (B, D). See
+    :class:`leapscope.sdk._latent.LatentSpace`.
+    """
+    return lambda function: LatentSpace(function, name, layer, prediction)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 from leapscope.exceptions import IntegrationDefinitionError
 from leapscope.sdk._declared import Decorated, Kind
@@ -17,6 +19,8 @@ __all__ = [
     "Direction",
     "GroundTruthEncoder",
     "InputEncoder",
+    "MAX_REGRESSION_VALUES",
+    "PREDICTION_KINDS",
     "IntegrationTest",
     "Loss",
     "Metadata",
@@ -24,9 +28,13 @@ __all__ = [
     "Metric",
     "ModelLoader",
     "Prediction",
+    "PredictionKind",
     "Preprocess",
     "UnlabeledPreprocess",
     "Visualizer",
+    "class_names",
+    "infer_kind",
+    "kind_mismatch",
 ]
 
 
@@ -223,6 +231,13 @@ class Loss(Decorated):
         super().__init__(function, name, n_params=None, min_params=1)
 
 
+PredictionKind = Literal["class", "multilabel", "dense", "boxes", "regression"]
+#: every prediction kind, in the order ``check`` lists them
+PREDICTION_KINDS: tuple[PredictionKind, ...] = ("class", "multilabel", "dense", "boxes", "regression")
+#: a label-less 1-D output with at most this many values per sample is inferred as regression values
+MAX_REGRESSION_VALUES = 16
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One output of the model.
@@ -232,17 +247,114 @@ class Prediction:
     name : str
         e.g. ``"classes"``.
     labels : list of str, optional
-        Class names along ``channel_dim`` (for classification outputs).
+        Class names along ``channel_dim`` (for classification, multi-label and per-class dense outputs).
     channel_dim : int, default -1
         The class/channel axis of the unbatched output.
+    kind : {"class", "multilabel", "dense", "boxes", "regression"}, optional
+        What the output holds, per sample: ``"class"`` scores (C,) of one class; ``"multilabel"``
+        scores (C,) of independent labels (a label is on above 0.5); ``"dense"`` a map with a channel
+        axis, per pixel or per token, e.g. (1, H, W) or (T, C); ``"boxes"`` (N, 4+) boxes;
+        ``"regression"`` a few real values, () or (k,). Default: inferred from the output's shape and
+        ``labels`` by :func:`infer_kind` (``leapscope check`` shows the kind it uses). A one-value
+        output with one label, ``ls.Prediction("p", labels=["dog"])``, is a binary (sigmoid) class score:
+        its class label is ``dog`` above 0.5 (0 for logits), else ``not dog`` (:func:`class_names`).
+    kind_hint, hint_source : optional
+        Set by a front door, not by users: the kind the Tensorleap adapter reads from how the
+        integration draws this output (an ``ImageMask`` visualizer -> ``"dense"``), and where from. Used
+        instead of the inferred kind when the output's shape fits it; ``kind`` always wins.
+
+    Raises
+    ------
+    IntegrationDefinitionError
+        An unknown ``kind``.
     """
 
     name: str
     labels: list[str] | None = None
     channel_dim: int = -1
+    kind: PredictionKind | None = None
+    kind_hint: PredictionKind | None = field(default=None, compare=False, repr=False)
+    hint_source: str | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in PREDICTION_KINDS:
+            raise IntegrationDefinitionError(
+                f"ls.Prediction('{self.name}', kind={self.kind!r}): unknown kind; expected one of "
+                + ", ".join(repr(k) for k in PREDICTION_KINDS)
+            )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "labels": self.labels, "channel_dim": self.channel_dim}
+        return {"name": self.name, "labels": self.labels, "channel_dim": self.channel_dim, "kind": self.kind}
+
+    def resolve_kind(self, sample_shape: tuple[int, ...]) -> PredictionKind:
+        """The declared ``kind``, else :func:`infer_kind` of one sample's shape (no batch axis)."""
+        return self.kind or infer_kind(sample_shape, self.labels, self.channel_dim)
+
+
+def class_names(labels: list[str]) -> list[str]:
+    """The class names a class output's label column takes: ``labels``, or for ONE label (a binary sigmoid
+    score) ``["not <label>", "<label>"]``."""
+    return [f"not {labels[0]}", labels[0]] if len(labels) == 1 else list(labels)
+
+
+def _spatial_dims(sample_shape: tuple[int, ...], channel_dim: int) -> list[int]:
+    """The sizes of the non-channel axes of one sample (the channel axis left out when it exists)."""
+    ndim = len(sample_shape)
+    channel = channel_dim % ndim if ndim and -ndim <= channel_dim < ndim else None
+    return [size for axis, size in enumerate(sample_shape) if axis != channel]
+
+
+def infer_kind(sample_shape: tuple[int, ...], labels: list[str] | None = None, channel_dim: int = -1) -> PredictionKind:
+    """The kind of an output whose one sample has shape ``sample_shape`` (no batch axis).
+
+    Rules, in order: a scalar -> ``"regression"``; with ``labels``, one value per label ->
+    ``"class"``; an output with 2+ axes of which at least one non-channel axis is longer than 1
+    (an image map (1, H, W) / (H, W, C), a token map (T, C)) -> ``"dense"``; without labels, a
+    vector of at most :data:`MAX_REGRESSION_VALUES` values -> ``"regression"``; any other vector
+    -> ``"class"`` (scores of unnamed classes). ``"multilabel"`` and ``"boxes"`` are never
+    inferred: declare them with ``ls.Prediction(name, kind=...)``.
+    """
+    size = int(np.prod(sample_shape, dtype=np.int64)) if sample_shape else 1
+    if not sample_shape:
+        return "regression"
+    if labels and size == len(labels):
+        return "class"
+    if len(sample_shape) >= 2 and any(s > 1 for s in _spatial_dims(sample_shape, channel_dim)):
+        return "dense"
+    if not labels and size <= MAX_REGRESSION_VALUES:
+        return "regression"
+    return "class"
+
+
+def kind_mismatch(
+    kind: PredictionKind, sample_shape: tuple[int, ...], labels: list[str] | None = None, channel_dim: int = -1
+) -> tuple[str, str] | None:
+    """(expected shape, fix) when an output of one-sample shape ``sample_shape`` cannot hold ``kind``; else None.
+
+    ``class`` / ``multilabel``: a vector (C,) (extra axes of size 1 allowed); ``dense``: 2+ axes with a
+    non-channel axis longer than 1; ``boxes``: (N, 4+); ``regression``: a scalar or a vector. The
+    fix names the kind :func:`infer_kind` would choose.
+    """
+    size = int(np.prod(sample_shape, dtype=np.int64)) if sample_shape else 1
+    long_axes = [s for s in sample_shape if s > 1]
+    inferred = infer_kind(sample_shape, labels, channel_dim)
+    fix = f"declare kind='{inferred}' (or leave kind out: leapscope infers '{inferred}' from this shape)"
+    if kind in ("class", "multilabel"):
+        if len(long_axes) <= 1 and (not labels or size == len(labels)):
+            return None
+        n = len(labels) if labels else "C"
+        return f"one score per {'class' if kind == 'class' else 'label'}: shape ({n},)", fix
+    if kind == "dense":
+        if len(sample_shape) >= 2 and any(s > 1 for s in _spatial_dims(sample_shape, channel_dim)):
+            return None
+        return "a map with a channel axis, e.g. (1, H, W), (C, H, W) or (T, C)", fix
+    if kind == "boxes":
+        if len(sample_shape) == 2 and sample_shape[-1] >= 4:
+            return None
+        return "(N, 4+) boxes: x1, y1, x2, y2 (then score, class...) per row", fix
+    if len(long_axes) <= 1:  # regression
+        return None
+    return "a scalar or a vector of values, shape () or (k,)", fix
 
 
 class ModelLoader(Decorated):

@@ -9,6 +9,7 @@ from typing import Any
 
 from leapscope.exceptions import IntegrationDefinitionError
 from leapscope.sdk._declared import Decorated, Kind
+from leapscope.sdk._latent import LatentSpace
 from leapscope.sdk._parts import (
     GroundTruthEncoder,
     InputEncoder,
@@ -39,6 +40,7 @@ _MANY = {
     Kind.VISUALIZER: "visualizers",
     Kind.METRIC: "metrics",
     Kind.LOSS: "losses",
+    Kind.LATENT_SPACE: "latent_spaces",
 }
 
 
@@ -56,6 +58,7 @@ class Integration:
     visualizers: dict[str, Visualizer] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
     losses: dict[str, Loss] = field(default_factory=dict)
+    latent_spaces: dict[str, LatentSpace] = field(default_factory=dict)
     model_loader: ModelLoader | None = None
     integration_test: IntegrationTest | None = None
     config: dict[str, Any] = field(default_factory=dict)

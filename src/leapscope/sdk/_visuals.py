@@ -27,6 +27,7 @@ __all__ = [
     "ImageMask",
     "ImageWithBoxes",
     "ImageWithHeatmap",
+    "MASK_PALETTE",
     "Text",
     "TextMask",
     "Video",
@@ -259,22 +260,101 @@ class HorizontalBar(Visual):
                 )
 
 
+# Okabe-Ito colour-blind safe palette followed by matplotlib's tab10 (both public, fixed RGB values);
+# class k gets PALETTE[k % len(PALETTE)] unless the visualizer passes its own colours.
+MASK_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+)
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _rgb(cls: str, value: Any) -> tuple[int, int, int]:
+    if isinstance(value, str):
+        text = value.lstrip("#")
+        if len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text):
+            return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+    else:
+        try:
+            parts = [int(c) for c in value]
+        except (TypeError, ValueError):
+            parts = []
+        if len(parts) == 3 and all(0 <= c <= 255 for c in parts):
+            return (parts[0], parts[1], parts[2])
+    raise _fail(
+        cls,
+        "colors",
+        "not a colour",
+        "'#rrggbb' or an (r, g, b) tuple of ints in [0, 255]",
+        repr(value),
+        "give one colour per label, e.g. colors=['#000000', '#ff0000']",
+    )
+
+
 @dataclass
 class ImageMask(Visual):
-    """An image with a segmentation mask of class indices.
+    """An image with a segmentation mask of class indices, drawn with a class legend.
 
     Parameters
     ----------
-    image : ndarray of shape (H, W, C)
-    mask : ndarray of shape (H, W), integer class index per pixel
-    labels : list of str
-        Name of each class index.
+    image : ndarray of shape (H, W, C), C in {1, 3, 4}
+        ``uint8``, or float in [0, 1] / [0, 255] (read as by :class:`Image`, ``scale="auto"``).
+    mask : ndarray of shape (H, W), integer
+        Class index per pixel, each in ``[0, len(labels))``.
+    labels : list of str, length K
+        Name of each class index; shown in the legend.
+    background : int, str or None, default 0
+        The class drawn *untinted* (the image shows through) and marked as background in
+        the legend: a class index, a label name, or ``None`` to tint every class.
+    colors : list of '#rrggbb' or (r, g, b), length K, optional
+        One colour per class; default: the Okabe-Ito colour-blind-safe palette, then
+        matplotlib's tab10 (:data:`MASK_PALETTE`), class ``k`` taking entry ``k``.
+    alpha : float in (0, 1], default 0.5
+        Opacity of the class colours over the image.
+
+    Raises
+    ------
+    ValidationError
+        Wrong shapes, a non-integer mask, mask values outside ``[0, K)``, an unknown
+        ``background`` label or index, a wrong number of colours, or ``alpha`` outside (0, 1].
+
+    Examples
+    --------
+    >>> img = np.zeros((4, 4, 3), np.float32)
+    >>> prob = np.array([[0.9, 0.1, 0.1, 0.1]] * 4, np.float32)
+    >>> m = ImageMask(img, (prob > 0.3).astype(np.int32), ["background", "text"])
+    >>> [(entry["label"], entry["color"] is None) for entry in m.legend()]
+    [('background', True), ('text', False)]
+    >>> overlay = m.overlay()  # text pixels tinted, background untouched
+    >>> overlay.shape, overlay.dtype, bool((overlay[:, 1:] == 0).all())
+    ((4, 4, 3), dtype('uint8'), True)
     """
 
     type: ClassVar[VisualizerType] = VisualizerType.IMAGE_MASK
     image: np.ndarray
     mask: np.ndarray
     labels: list[str]
+    background: int | str | None = 0
+    colors: list[Any] | None = None
+    alpha: float = 0.5
 
     def __post_init__(self) -> None:
         self.image = _image_array("ImageMask", "image", self.image)
@@ -297,6 +377,103 @@ class ImageMask(Visual):
                 f"dtype {self.mask.dtype}",
                 "e.g. mask.argmax(-1).astype(np.int32)",
             )
+        self.labels = [str(label) for label in self.labels]
+        k = len(self.labels)
+        if k == 0:
+            raise _fail("ImageMask", "labels", "no class names", "at least one label", "[]", "name every class index")
+        if self.mask.size and (int(self.mask.min()) < 0 or int(self.mask.max()) >= k):
+            raise _fail(
+                "ImageMask",
+                "mask",
+                "class index without a label",
+                f"indices in [0, {k}) for labels {self.labels}",
+                f"indices in [{int(self.mask.min())}, {int(self.mask.max())}]",
+                "add a label for every class index (or clip the mask)",
+            )
+        self.background = self._background_index(self.background)
+        if self.colors is None:
+            self.colors = [MASK_PALETTE[i % len(MASK_PALETTE)] for i in range(k)]
+        else:
+            if isinstance(self.colors, str) or len(self.colors) != k:
+                raise _fail(
+                    "ImageMask",
+                    "colors",
+                    "one colour per label",
+                    f"{k} colours",
+                    repr(self.colors),
+                    "give exactly one colour per label",
+                )
+            self.colors = [_rgb("ImageMask", c) for c in self.colors]
+        if not (0.0 < float(self.alpha) <= 1.0):
+            raise _fail("ImageMask", "alpha", "outside (0, 1]", "an opacity in (0, 1]", repr(self.alpha), "e.g. 0.5")
+
+    def _background_index(self, value: int | str | None) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if value not in self.labels:
+                raise _fail(
+                    "ImageMask",
+                    "background",
+                    "unknown background label",
+                    f"one of {self.labels} or None",
+                    repr(value),
+                    "name the background class as it appears in labels, or pass its index",
+                )
+            return self.labels.index(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or not 0 <= int(value) < len(self.labels)
+        ):
+            raise _fail(
+                "ImageMask",
+                "background",
+                "not a class index",
+                f"an index in [0, {len(self.labels)}), a label or None",
+                repr(value),
+                "pass background=None to tint every class",
+            )
+        return int(value)
+
+    def legend(self) -> list[dict[str, Any]]:
+        """One entry per class: ``{"index", "label", "color", "background", "pixels"}``.
+
+        ``color`` is ``"#rrggbb"``, or ``None`` for the background class (drawn untinted);
+        ``pixels`` counts the mask pixels of that class.
+        """
+        counts = np.bincount(self.mask.ravel().astype(np.int64), minlength=len(self.labels))
+        colors = self.colors or []
+        return [
+            {
+                "index": i,
+                "label": label,
+                "color": None if i == self.background else _hex(colors[i]),
+                "background": i == self.background,
+                "pixels": int(counts[i]),
+            }
+            for i, label in enumerate(self.labels)
+        ]
+
+    def overlay(self) -> np.ndarray:
+        """The image with each non-background class blended in its colour.
+
+        Returns
+        -------
+        ndarray of shape (H, W, 3), dtype uint8
+            ``(1 - alpha) * image + alpha * color`` on pixels of tinted classes; background
+            pixels keep the image's own values (gray images are repeated to RGB).
+        """
+        base = image_to_uint8(self.image)
+        rgb = base[..., :3] if base.shape[-1] >= 3 else np.repeat(base[..., :1], 3, axis=-1)
+        palette = np.asarray(self.colors, dtype=np.float32)  # (K, 3)
+        tint = palette[self.mask]  # (H, W, 3)
+        blended = rgb.astype(np.float32) * (1.0 - float(self.alpha)) + tint * float(self.alpha)
+        out: np.ndarray = np.rint(blended).clip(0, 255).astype(np.uint8)
+        if self.background is not None:
+            keep = self.mask == self.background
+            out[keep] = rgb[keep]
+        return out
 
 
 @dataclass

@@ -29,6 +29,7 @@ def serve(
     open_browser: bool = False,
     warm: bool = True,
     allow_hosts: Iterable[str] = (),
+    explain_workers: int | None = None,
 ) -> None:
     """Serve the app with uvicorn.
 
@@ -39,6 +40,9 @@ def serve(
 
     SIGTERM stops the server like Ctrl+C (SIGINT): open requests get a few seconds, then
     the worker processes are ended and ``serve`` returns.
+
+    Heatmaps run in at most ``explain_workers`` processes of their own (default one per two cores, 1 to 4), apart from
+    the visuals worker, so pages and pictures stay fast while they compute.
 
     Raises
     ------
@@ -52,7 +56,9 @@ def serve(
     if not is_loopback(host) and token is None:
         token = new_token()
         print(f"binding {host}: API token (pass as 'Authorization: Bearer <token>' or ?token=): {token}")
-    app = create_app(workspace, token=token, warm=warm, host=host, allow_hosts=allow_hosts)
+    app = create_app(
+        workspace, token=token, warm=warm, host=host, allow_hosts=allow_hosts, explain_workers=explain_workers
+    )
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     print(f"leapscope UI: {url}")
     if open_browser:

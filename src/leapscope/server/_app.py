@@ -24,6 +24,8 @@ from leapscope.exceptions import (
 )
 from leapscope.server import _render
 from leapscope.server._deps import State
+from leapscope.server._explain import ExplainPool, SupersededError
+from leapscope.server._fast import FastReads
 from leapscope.server._jobs import JobManager, WorkerPool
 from leapscope.server._schemas import PROBLEM_RESPONSES, Data, Health, add_documented_schemas
 from leapscope.server._security import DEFAULT_MAX_BODY, RequestGuard, TokenMiddleware, allowed_hosts
@@ -41,6 +43,7 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (CorruptStorageError, 503, "Storage unreadable"),
     (StoreError, 409, "Unavailable"),
     (FilterError, 422, "Invalid filter"),
+    (SupersededError, 409, "Superseded"),
     (LeapscopeError, 400, "Bad request"),
 )
 
@@ -49,7 +52,7 @@ def status_of(exc: BaseException) -> tuple[int, str]:
     """The HTTP status and Problem title of an error, by its class (never by its message).
 
     ``RunNotFoundError`` / ``NotFoundError`` -> 404, ``CorruptStorageError`` -> 503, other
-    ``StoreError`` -> 409, ``FilterError`` -> 422, other ``LeapscopeError`` -> 400, anything
+    ``StoreError`` -> 409, ``FilterError`` -> 422, ``SupersededError`` -> 409, other ``LeapscopeError`` -> 400, anything
     else -> 500.
     """
     for cls, status, title in _STATUS:
@@ -153,6 +156,8 @@ def create_app(
     host: str | None = None,
     allow_hosts: Iterable[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
+    explain_workers: int | None = None,
+    fast_reads: bool = True,
 ) -> FastAPI:
     """Build the app for a workspace.
 
@@ -163,7 +168,8 @@ def create_app(
     serve_ui : bool
         Mount the built UI (``server/static``) at / with an index.html fallback.
     warm : bool
-        Start the analysis worker at startup and compile UMAP there.
+        Start the analysis worker at startup and compile UMAP there; start the first explanation
+        worker (its torch import is paid before the first heatmap).
     host : str, optional
         The address the server is bound to; requests may name it in their ``Host`` header.
     allow_hosts : iterable of str
@@ -171,6 +177,12 @@ def create_app(
         ``127.0.0.1``, ``localhost``, ``[::1]``; any port. Other hosts get 421.
     max_body : int
         Largest request body in bytes (413 beyond it).
+    explain_workers : int, optional
+        Most explanation worker processes (heatmaps run there, apart from visuals; default one
+        per two cores, 1 to 4; see :mod:`leapscope.server._explain`).
+    fast_reads : bool
+        Answer samples pages and sample records from memory ahead of the routes when the run's
+        index is built (:mod:`leapscope.server._fast`; same answers; off only to compare).
 
     Errors are answered as Problem JSON ``{"title", "detail", "status"}``, the status chosen
     by the error's class (:func:`status_of`); a state-changing request needs
@@ -178,12 +190,13 @@ def create_app(
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     analysis_pool = WorkerPool("analysis", warm=_render.warm_up if warm else None)
-    state = State(ws, WorkerPool("visuals"), analysis_pool, JobManager(analysis_pool))
+    state = State(ws, WorkerPool("visuals"), analysis_pool, JobManager(analysis_pool), ExplainPool(explain_workers))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         if warm:
             analysis_pool.start()
+            state.explain.start()
         try:
             yield
         finally:
@@ -197,13 +210,17 @@ def create_app(
         docs_url="/api/v1/docs",
     )
     app.state.leapscope = state
+    if fast_reads:  # innermost: after the guards and the token
+        from leapscope.server.routers.samples import methods_json
+
+        app.add_middleware(FastReads, state=state, methods=methods_json())
     if token:
         app.add_middleware(TokenMiddleware, token=token)
     # outermost: Host / Origin / content type / body size come before the token and the routes
     app.add_middleware(RequestGuard, hosts=allowed_hosts(host, allow_hosts), max_body=max_body)
 
     _handle_errors(app, ws)
-    for module in (projects, runs, samples, analysis):
+    for module in (samples, runs, projects, analysis):  # the most requested routes are matched first
         app.include_router(module.router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
     @app.get(
@@ -213,7 +230,7 @@ def create_app(
         response_model=Data[Health],
         responses=PROBLEM_RESPONSES,
     )
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         """The server's version and workspace, and whether the analysis worker has warmed up."""
         warm_future = analysis_pool.warm_future
         return {

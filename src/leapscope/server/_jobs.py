@@ -49,9 +49,17 @@ class WorkerPool:
     armed by :func:`leapscope._process.die_with_parent` does not fire when some request thread ends).
     """
 
-    def __init__(self, name: str, warm: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        name: str,
+        warm: Callable[[], Any] | None = None,
+        initializer: Callable[..., Any] = die_with_parent,
+        initargs: tuple[Any, ...] = (),
+    ):
         self.name = name
         self._warm = warm
+        self._initializer = initializer
+        self._initargs = initargs  # after the server's pid, which comes first
         self._lock = threading.Lock()
         self._pool: cf.ProcessPoolExecutor | None = None
         self._spawner = cf.ThreadPoolExecutor(1, thread_name_prefix=f"leapscope-{name}-spawner")
@@ -63,8 +71,8 @@ class WorkerPool:
                 self._pool = cf.ProcessPoolExecutor(
                     1,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=die_with_parent,
-                    initargs=(os.getpid(),),
+                    initializer=self._initializer,
+                    initargs=(os.getpid(), *self._initargs),
                 )
                 if self._warm is not None:
                     self.warm_future = self._spawner.submit(self._pool.submit, self._warm).result()

@@ -47,13 +47,20 @@ __all__ = [
     "Confusion",
     "CreateTestRequestBody",
     "Data",
+    "DismissRequestBody",
+    "Dismissal",
+    "ExplainMethod",
+    "ExplainTarget",
     "Health",
     "Insight",
     "InsightSample",
     "InsightsEnvelope",
     "JobBody",
+    "Layer",
+    "Layers",
     "Manifest",
     "Page",
+    "PairEnd",
     "PointsEnvelope",
     "Problem",
     "ProjectBody",
@@ -71,6 +78,8 @@ __all__ = [
     "TensorSpec",
     "TestResultBody",
     "ThresholdTestBody",
+    "UndismissRequestBody",
+    "Undismissed",
     "VersionBody",
     "Visualizer",
     "add_documented_schemas",
@@ -131,8 +140,12 @@ class LatentSpace(Loose):
 
 
 class PredictionSpec(Loose):
+    """A model output; ``kind`` is ``class``, ``multilabel``, ``dense``, ``boxes`` or ``regression``
+    (absent in runs written before kinds existed: see ``RunDetail.prediction_kinds``)."""
+
     name: str
     labels: list[str] | None = None
+    kind: str | None = None
 
 
 class SubsetCount(Loose):
@@ -180,6 +193,11 @@ class RunDetail(RunBody):
     metadata_columns: list[str] | None = None
     explanations: list[str] | None = None
     analyzed: bool | None = None
+    prediction_kinds: dict[str, str | None] | None = Field(
+        default=None,
+        description="prediction name -> its kind (class, multilabel, dense, boxes, regression); for runs "
+        "written before kinds existed, class when the prediction has labels, else null (unknown)",
+    )
 
 
 class VersionBody(BaseModel):
@@ -386,6 +404,11 @@ class Insight(Loose):
     title: str | None = None
     suggested_test: SuggestedTest | None = None
     samples: list[InsightSample] | None = None
+    confidence: float | None = Field(
+        default=None,
+        description="how sure the finding is real, in [0, 1] (1 - p of the detector's test, or a calibrated "
+        "mean probability); null for types without a rule and insights stored before confidences existed",
+    )
 
 
 class InsightsEnvelope(Data[list[documented(Insight)]]):  # type: ignore[misc]
@@ -397,6 +420,93 @@ class Confusion(BaseModel):
         list[Any], WithJsonSchema({"type": "array", "items": {"type": "string"}})
     ]  # from the manifest: passed through
     matrix: list[list[int]]
+    #: why there is no matrix (the run has no class prediction with a ground-truth label); None when there is one
+    reason: str | None = None
+
+
+# ---------------------------------------------------------------------------------------- explain
+
+
+class Layer(BaseModel):
+    """One layer of the run's model; ``name`` is canonical (accepted by ``layer=`` and ``--latent``)."""
+
+    name: str
+    type: str
+    output_shape: list[int | None] | None = Field(description="batched; null where unknown")
+    spatial: bool = Field(description="a 4-D feature map: Grad-CAM / LayerCAM can use it")
+    hidden: bool
+    default_latent: bool = Field(description="the layer whose pooled activations are the default latent space")
+
+
+class Layers(BaseModel):
+    """The run's model layers for a layer picker."""
+
+    framework: str
+    default_latent: str | None
+    default_cam_layer: str | None = Field(description="null when the model has no spatial layer (no Grad-CAM)")
+    layers: list[Layer]
+
+
+class ExplainTarget(BaseModel):
+    """Something one sample can be explained for: pass ``target`` / ``region`` to the explanation."""
+
+    target: str | None
+    region: str | None
+    kind: str = Field(description="class, channel, region, element or loss")
+    label: str = Field(description="what it explains, in words")
+    default: bool
+
+
+class ExplainMethod(BaseModel):
+    """An attribution method and whether it applies to the run's model (``reason``: why not)."""
+
+    method: str
+    applies: bool
+    reason: str | None
+
+
+# ---------------------------------------------------------------------------------------- dismissals
+
+
+class PairEnd(BaseModel):
+    """One sample of a pair: ``subset`` + ``sample_id``, or ``input_hash`` (follows the input across re-splits)."""
+
+    subset: str | None = Field(default=None, max_length=200)
+    sample_id: str | None = Field(default=None, max_length=1000)
+    input_hash: str | None = Field(default=None, max_length=200)
+
+
+class DismissRequestBody(BaseModel):
+    """A pair the duplicates / leakage detectors should never report again ("not a duplicate")."""
+
+    a: PairEnd
+    b: PairEnd
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class UndismissRequestBody(BaseModel):
+    """The pair whose dismissal to forget (either order)."""
+
+    a: PairEnd
+    b: PairEnd
+
+
+class Dismissal(BaseModel):
+    """A stored "not a duplicate" dismissal of a project; ``kind`` says how its ends are named."""
+
+    id: int
+    project: str
+    kind: Literal["samples", "hashes"]
+    a: dict[str, str]
+    b: dict[str, str]
+    reason: str | None
+    created_at: float
+
+
+class Undismissed(BaseModel):
+    """Whether there was such a dismissal to forget."""
+
+    removed: bool
 
 
 class Health(BaseModel):

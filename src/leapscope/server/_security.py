@@ -21,18 +21,17 @@ import ipaddress
 import secrets
 import socket
 from collections.abc import Iterable
-from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_to_bytes, urlsplit
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "ESCAPED_SCOPE_KEY",
     "DecodedRoute",
     "RequestGuard",
     "TokenMiddleware",
@@ -45,6 +44,7 @@ DEFAULT_MAX_BODY = 2 * 1024 * 1024  # bytes; the largest legitimate body (a save
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _ESCAPED = "leapscope.escaped_path"  # scope key: the path keeps %25 / %2F escapes inside segments
+ESCAPED_SCOPE_KEY = _ESCAPED
 
 
 def is_loopback(host: str) -> bool:
@@ -110,21 +110,31 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
     )
 
 
-class TokenMiddleware(BaseHTTPMiddleware):
-    """Every /api request must carry the token: ``Authorization: Bearer <token>`` or ``?token=``."""
+class TokenMiddleware:
+    """Every /api request must carry the token: ``Authorization: Bearer <token>`` or ``?token=``.
 
-    def __init__(self, app: object, token: str):
-        super().__init__(app)  # type: ignore[arg-type]
-        self.token = token
+    Pure ASGI (no per-request task and body wrapping, unlike Starlette's ``BaseHTTPMiddleware``).
+    """
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path.startswith("/api/"):
-            header = request.headers.get("authorization", "")
-            given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token", "")
+    def __init__(self, app: ASGIApp, token: str):
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path", "").startswith("/api/"):
+            header = next(
+                (v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"authorization"), ""
+            )
+            if header.lower().startswith("bearer "):
+                given = header[7:]
+            else:  # decoded as Starlette decodes request.query_params
+                query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+                given = next((v for k, v in query if k == "token"), "")
             # bytes: compare_digest refuses non-ASCII str, which would be a 500 instead of a 401
-            if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode()):
-                return _problem(401, "Unauthorized", "missing or wrong token")
-        return await call_next(request)
+            if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), self.token):
+                await _problem(401, "Unauthorized", "missing or wrong token")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestGuard:

@@ -16,9 +16,15 @@ def projection_job(workspace: str, run_id: str, method: str, space: str | None) 
 
 
 def analyze_job(workspace: str, run_id: str) -> int:
-    from leapscope import api
+    """``leapscope.analyze`` (PCA projection, then every insight) in the worker; the number of insights."""
+    from leapscope import runs as services
+    from leapscope.store import Workspace
 
-    return len(api.analyze(workspace, run_id))
+    ws = Workspace(workspace, create=False)
+    run = ws.open_run(run_id)
+    if run.latent_spaces:
+        services.projection(run, method="pca")
+    return len(services.analyze(run, workspace=ws))
 
 
 def noop(*args: Any) -> None:

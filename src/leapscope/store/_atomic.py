@@ -86,9 +86,12 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, *, sync: bool = True, sync_dir: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success fsync it and rename it over ``target``.
 
+    ``sync=False`` skips both fsyncs (the caller verifies the file's content before relying on it:
+    see :meth:`leapscope.store.RunWriter.write_chunk`); ``sync_dir=False`` skips only the folder's
+    (after a crash a reader then sees the old file or the new one, both whole).
     Raises :class:`DiskFullError` when the file system runs out of space (nothing is left behind).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -97,10 +100,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
+        if sync:
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp_path, target)
-        fsync_dir(target.parent)
+        if sync and sync_dir:
+            fsync_dir(target.parent)
     except OSError as exc:
         if is_disk_full(exc):
             tmp_path.unlink(missing_ok=True)
@@ -122,7 +127,7 @@ def remove_temp_files(folder: Path) -> list[Path]:
     return removed
 
 
-def write_json(target: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    with atomic_path(target) as tmp:
+def write_json(target: Path, data: Any, *, sync_dir: bool = True) -> None:
+    """Write ``data`` as indented JSON, atomically (``sync_dir``: see :func:`atomic_path`)."""
+    with atomic_path(target, sync_dir=sync_dir) as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=str))

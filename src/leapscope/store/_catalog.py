@@ -21,6 +21,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,17 @@ from leapscope.store._migrations import MIGRATIONS, SCHEMA_VERSION
 from leapscope.store._rows import ProjectRow, RunRow, TestResultRow, TestRow, VersionRow
 from leapscope.store._schema import MANIFEST_FILE
 
-__all__ = ["SCHEMA_VERSION", "Catalog", "ProjectRow", "RunRow", "TestResultRow", "TestRow", "VersionRow"]
+__all__ = [
+    "DISMISSAL_KINDS",
+    "SCHEMA_VERSION",
+    "Catalog",
+    "DismissalRow",
+    "ProjectRow",
+    "RunRow",
+    "TestResultRow",
+    "TestRow",
+    "VersionRow",
+]
 
 
 def _loads(text: str | None) -> Any:
@@ -52,6 +63,23 @@ def _valid_text(value: Any) -> Any:
 RUN_COLUMNS = frozenset(
     {"status", "config", "finished_at", "seconds", "counts", "summary", "dependencies", "error", "pid"}
 )
+#: what a "not a duplicate" dismissal names: two samples (keys are JSON ``[subset, sample_id]``) or two input hashes
+DISMISSAL_KINDS = ("samples", "hashes")
+
+
+@dataclass(frozen=True)
+class DismissalRow:
+    """One stored "not a duplicate" dismissal of a project (``key_a <= key_b``; see :meth:`Catalog.add_dismissal`)."""
+
+    id: int
+    project: str
+    kind: str
+    key_a: str
+    key_b: str
+    reason: str | None
+    created_at: float
+
+
 #: SQLite result codes of a damaged database file
 _CORRUPT = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 
@@ -397,3 +425,72 @@ class Catalog:
         return [
             TestResultRow(str(r["run_id"]), int(r["test_id"]), bool(r["passed"]), r["value"], r["detail"]) for r in rows
         ]
+
+    # --- "not a duplicate" dismissals --------------------------------------------
+    @staticmethod
+    def _dismissal_keys(kind: str, key_a: str, key_b: str) -> tuple[str, str]:
+        if kind not in DISMISSAL_KINDS:
+            raise StoreError(f"Catalog dismissal: kind {kind!r} is not one of {', '.join(DISMISSAL_KINDS)}")
+        if not key_a or not key_b or key_a == key_b:
+            raise StoreError(
+                f"Catalog dismissal: a pair needs two different non-empty keys, got {key_a!r} and {key_b!r}"
+            )
+        return (key_a, key_b) if key_a <= key_b else (key_b, key_a)
+
+    def add_dismissal(
+        self, project: ProjectRow | str, kind: str, key_a: str, key_b: str, reason: str | None = None
+    ) -> DismissalRow:
+        """Store (or keep, if already stored) a "not a duplicate" dismissal of an existing project.
+
+        The pair is unordered: it is stored as ``(min, max)`` of the keys. A second dismissal of the
+        same pair keeps the first and updates its reason when one is given.
+        Raises :class:`StoreError` for an unknown project, an unknown ``kind`` or equal/empty keys.
+        """
+        project_id = self._project_id(project)
+        a, b = self._dismissal_keys(kind, key_a, key_b)
+        with self.connect() as db:
+            db.execute(
+                "INSERT INTO dismissals (project_id, kind, key_a, key_b, reason, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(project_id, kind, key_a, key_b) DO UPDATE SET reason = COALESCE(excluded.reason, reason)",
+                (project_id, kind, a, b, reason, time.time()),
+            )
+            row = db.execute(
+                "SELECT d.*, p.name AS project FROM dismissals d JOIN projects p ON d.project_id = p.id "
+                "WHERE d.project_id = ? AND d.kind = ? AND d.key_a = ? AND d.key_b = ?",
+                (project_id, kind, a, b),
+            ).fetchone()
+        return self._dismissal(row)
+
+    def delete_dismissal(self, project: ProjectRow | str, kind: str, key_a: str, key_b: str) -> bool:
+        """Remove a dismissal (either key order); whether it existed. Raises :class:`StoreError` for an unknown project."""
+        project_id = self._project_id(project)
+        a, b = self._dismissal_keys(kind, key_a, key_b)
+        with self.connect() as db:
+            cur = db.execute(
+                "DELETE FROM dismissals WHERE project_id = ? AND kind = ? AND key_a = ? AND key_b = ?",
+                (project_id, kind, a, b),
+            )
+        return cur.rowcount > 0
+
+    def dismissals(self, project: ProjectRow | str) -> list[DismissalRow]:
+        """A project's dismissals, oldest first. Raises :class:`StoreError` for an unknown project."""
+        project_id = self._project_id(project)
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT d.*, p.name AS project FROM dismissals d JOIN projects p ON d.project_id = p.id "
+                "WHERE d.project_id = ? ORDER BY d.id",
+                (project_id,),
+            ).fetchall()
+        return [self._dismissal(r) for r in rows]
+
+    @staticmethod
+    def _dismissal(row: sqlite3.Row) -> DismissalRow:
+        return DismissalRow(
+            id=int(row["id"]),
+            project=_valid_text(str(row["project"])),
+            kind=str(row["kind"]),
+            key_a=_valid_text(str(row["key_a"])),
+            key_b=_valid_text(str(row["key_b"])),
+            reason=_valid_text(row["reason"]),
+            created_at=float(row["created_at"]),
+        )

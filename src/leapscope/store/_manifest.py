@@ -175,7 +175,12 @@ class ModelInfo:
 
 @dataclass
 class PredictionInfo:
-    """A model output: ``name`` and its class ``labels`` (None for a non-classification output)."""
+    """A model output: ``name``, its class ``labels`` (None for a non-classification output) and its :attr:`kind`.
+
+    ``kind`` (kept in ``extra``, so that a manifest round-trips key for key) is one of
+    ``PREDICTION_KINDS`` (``class``, ``multilabel``, ``dense``, ``boxes``, ``regression``) as resolved
+    by the integration test; runs written before kinds existed have none (see :attr:`resolved_kind`).
+    """
 
     name: str
     labels: list[str] | None = None
@@ -188,6 +193,17 @@ class PredictionInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "labels": None if self.labels is None else list(self.labels), **self.extra}
+
+    @property
+    def kind(self) -> str | None:
+        """The stored kind (None in runs written before kinds existed)."""
+        kind = self.extra.get("kind")
+        return None if kind is None else str(kind)
+
+    @property
+    def resolved_kind(self) -> str | None:
+        """:attr:`kind`; for an old run without one, ``class`` when the prediction has labels, else None (unknown)."""
+        return self.kind or ("class" if self.labels else None)
 
 
 @dataclass
@@ -312,6 +328,11 @@ class Manifest:
     def labeled_predictions(self) -> list[PredictionInfo]:
         """Predictions with class labels, in order."""
         return [p for p in self.predictions if p.labels]
+
+    @property
+    def class_predictions(self) -> list[PredictionInfo]:
+        """Predictions of kind ``class`` with labels (what a confusion matrix or label insights need), in order."""
+        return [p for p in self.predictions if p.labels and p.resolved_kind == "class"]
 
     @property
     def class_names(self) -> list[str] | None:

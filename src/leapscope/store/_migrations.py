@@ -67,5 +67,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, test_id)
     );
     """,
+    # 3: "not a duplicate" dismissals of a pair of samples (or of two input hashes), per project
+    """
+    CREATE TABLE IF NOT EXISTS dismissals (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        kind TEXT NOT NULL CHECK (kind IN ('samples', 'hashes')),
+        key_a TEXT NOT NULL,
+        key_b TEXT NOT NULL,
+        reason TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (project_id, kind, key_a, key_b)
+    );
+    CREATE INDEX IF NOT EXISTS dismissals_by_project ON dismissals(project_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

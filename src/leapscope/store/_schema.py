@@ -5,6 +5,13 @@ Columns of ``samples.parquet`` (one row per sample)::
     row, subset, sample_id, input_hash, error     reserved key columns (RESERVED_COLUMNS)
     gt_<name>[_label]                             ground truths (list<float32>), argmax label (string)
     pred_<name>[_label, _score]                   predictions, argmax label and its score
+    pred_/gt_<name>_value[_<i>]                   regression values (float64; the first few)
+    pred_/gt_<name>_positive, pred_<name>_mean    dense maps: positive fraction, mean of the main channel
+    pred_<name>_count                             boxes: boxes per sample
+
+Which of these a prediction gets follows its kind (``PREDICTION_KINDS``, stored per
+prediction in the manifest): ``class`` -> label + score; ``multilabel`` -> label (the labels
+above 0.5, joined by ","); ``dense`` -> positive + mean; ``regression`` -> value; ``boxes`` -> count.
     loss_<name>[_<key>], metric_<name>[_<key>]    per-sample losses and metrics (float64)
     anything else                                 metadata columns
 
@@ -23,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "COMMIT_FILE",
+    "COUNT_SUFFIX",
     "ERRORS_FILE",
     "ERRORS_PART_GLOB",
     "ERROR",
@@ -37,10 +45,13 @@ __all__ = [
     "LATENT_DIR",
     "LOSS_PREFIX",
     "MANIFEST_FILE",
+    "MEAN_SUFFIX",
     "MESSAGE",
     "METRIC_PREFIX",
     "PARTS_DIR",
     "PRED_PREFIX",
+    "PREDICTION_KINDS",
+    "POSITIVE_SUFFIX",
     "PROGRESS_FILE",
     "PROJECTIONS_DIR",
     "RESERVED_COLUMNS",
@@ -51,6 +62,7 @@ __all__ = [
     "SCORE_PREFIXES",
     "SCORE_SUFFIX",
     "SUBSET",
+    "VALUE_SUFFIX",
     "errors_part",
     "explanation_file",
     "gt_column",
@@ -68,6 +80,7 @@ __all__ = [
     "projection_prefix",
     "samples_part",
     "score_column",
+    "value_column",
 ]
 
 # --- columns of samples.parquet ------------------------------------------------------
@@ -95,6 +108,16 @@ SCORE_PREFIXES = (LOSS_PREFIX, METRIC_PREFIX)
 LABEL_SUFFIX = "_label"
 #: ``pred_<name>_score``: the argmax score
 SCORE_SUFFIX = "_score"
+#: ``pred_<name>_value`` / ``gt_<name>_value``: a regression value (``_value_<i>`` for the i-th of several)
+VALUE_SUFFIX = "_value"
+#: ``pred_<name>_positive`` / ``gt_<name>_positive``: fraction of a dense map's positions that are positive
+POSITIVE_SUFFIX = "_positive"
+#: ``pred_<name>_mean``: mean of a dense map's main channel
+MEAN_SUFFIX = "_mean"
+#: ``pred_<name>_count``: number of boxes of a boxes prediction
+COUNT_SUFFIX = "_count"
+#: the kinds of a prediction (``manifest.json`` ``predictions[].kind``)
+PREDICTION_KINDS = ("class", "multilabel", "dense", "boxes", "regression")
 
 #: columns of ``errors.parquet`` (one row per failing function of a sample)
 FUNCTION = "function"
@@ -134,6 +157,11 @@ def label_column(column: str) -> str:
 def score_column(column: str) -> str:
     """``<column>_score``: the argmax score of a ``pred_`` column."""
     return column + SCORE_SUFFIX
+
+
+def value_column(column: str, index: int | None = None) -> str:
+    """``<column>_value`` (or ``<column>_value_<index>``): a regression value of a ``gt_`` / ``pred_`` column."""
+    return column + VALUE_SUFFIX + ("" if index is None else f"_{index}")
 
 
 def is_score_column(name: str) -> bool:

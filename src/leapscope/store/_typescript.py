@@ -13,16 +13,21 @@ from collections.abc import Sequence
 
 from leapscope.store._manifest import CONSTANT_SOURCE, GT_SOURCE, INPUT_SOURCE, METADATA_SOURCE, PREDICTION_SOURCE
 from leapscope.store._schema import (
+    COUNT_SUFFIX,
     GT_PREFIX,
     KEY_COLUMNS,
     LABEL_SUFFIX,
     LOSS_PREFIX,
+    MEAN_SUFFIX,
     METRIC_PREFIX,
+    POSITIVE_SUFFIX,
     PRED_PREFIX,
+    PREDICTION_KINDS,
     RESERVED_COLUMNS,
     RESERVED_PREFIXES,
     SCORE_PREFIXES,
     SCORE_SUFFIX,
+    VALUE_SUFFIX,
 )
 
 __all__ = ["main", "typescript"]
@@ -40,6 +45,11 @@ def _ts_constants() -> dict[str, str | Sequence[str]]:
         "KEY_COLUMNS": KEY_COLUMNS,
         "LABEL_SUFFIX": LABEL_SUFFIX,
         "SCORE_SUFFIX": SCORE_SUFFIX,
+        "VALUE_SUFFIX": VALUE_SUFFIX,
+        "POSITIVE_SUFFIX": POSITIVE_SUFFIX,
+        "MEAN_SUFFIX": MEAN_SUFFIX,
+        "COUNT_SUFFIX": COUNT_SUFFIX,
+        "PREDICTION_KINDS": PREDICTION_KINDS,
         "INPUT_SOURCE": INPUT_SOURCE,
         "GT_SOURCE": GT_SOURCE,
         "METADATA_SOURCE": METADATA_SOURCE,

@@ -6,6 +6,7 @@ chunk part names are built in :mod:`leapscope.store._schema` and used only here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["NPY_HEADER", "RunWriter"]
 
+#: chunk parts live until the merge (which compresses): written uncompressed, without statistics (cheaper)
+_PART_OPTIONS: dict[str, Any] = {"compression": "none", "write_statistics": False}
 #: bytes of a .npy header (format 1.0 pads it to a multiple of 64; 128 covers a 2-D float32 array)
 NPY_HEADER = 128
 
@@ -97,8 +100,12 @@ class RunWriter:
         errors: pa.Table | None,
         meta: dict[str, Any],
     ) -> None:
-        """Durably write one chunk, then record it in progress.json (the checkpoint).
+        """Write one chunk, then record it in progress.json (the checkpoint).
 
+        One fsync per chunk: the part files are written and renamed without fsync, and their sizes and
+        blake2b digests are recorded in progress.json, which alone is fsynced. After a crash,
+        :meth:`intact_chunks` keeps only the chunks whose parts still match (the others are evaluated
+        again), so progress.json never vouches for a part the disk lost.
         Raises :class:`DiskFullError` when the chunk's size is not free (checked first).
         """
         import pyarrow.parquet as pq
@@ -107,18 +114,39 @@ class RunWriter:
             samples.nbytes + sum(v.size * 4 for v in latents.values()) + (errors.nbytes if errors is not None else 0)
         )
         ensure_free(self.parts, needed)
-        with atomic_path(self.parts / samples_part(index)) as tmp:
-            pq.write_table(samples, tmp)
+        files: dict[str, list[Any]] = {}
+        with atomic_path(self.parts / samples_part(index), sync=False) as tmp:
+            pq.write_table(samples, tmp, **_PART_OPTIONS)
+            files[samples_part(index)] = _fingerprint(tmp)
         for space, values in latents.items():
-            with atomic_path(self.parts / latent_part(space, index)) as tmp, open(tmp, "wb") as f:
-                np.save(f, np.ascontiguousarray(values, dtype=np.float32))
+            with atomic_path(self.parts / latent_part(space, index), sync=False) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, np.ascontiguousarray(values, dtype=np.float32))
+                files[latent_part(space, index)] = _fingerprint(tmp)
         if errors is not None and errors.num_rows:
-            with atomic_path(self.parts / errors_part(index)) as tmp:
-                pq.write_table(errors, tmp)
+            with atomic_path(self.parts / errors_part(index), sync=False) as tmp:
+                pq.write_table(errors, tmp, **_PART_OPTIONS)
+                files[errors_part(index)] = _fingerprint(tmp)
         progress = self.progress()
-        progress["chunks"][str(index)] = {"rows": samples.num_rows, "errors": 0 if errors is None else errors.num_rows}
+        progress["chunks"][str(index)] = {
+            "rows": samples.num_rows,
+            "errors": 0 if errors is None else errors.num_rows,
+            "files": files,
+        }
         progress.update(meta)
-        write_json(self.dir / PROGRESS_FILE, progress)
+        # fsync of progress.json only: a rename that did not reach the disk leaves the previous (whole) progress.json
+        write_json(self.dir / PROGRESS_FILE, progress, sync_dir=False)
+
+    def intact_chunks(self, progress: dict[str, Any]) -> dict[str, Any]:
+        """The chunks of ``progress`` (``progress()["chunks"]``-style, index -> record) whose part files are all
+        there with the size and digest recorded by :meth:`write_chunk` (records without ``files``, of runs written
+        before fingerprints existed, are kept: their parts were fsynced one by one)."""
+        intact = {}
+        for index, record in progress["chunks"].items():
+            files = record.get("files") if isinstance(record, dict) else None
+            if files is None or all(_matches(self.parts / name, expected) for name, expected in files.items()):
+                intact[index] = record
+        return intact
 
     def finalize(self, n_chunks: int, spaces: list[str], plan: str | None = None) -> dict[str, Any]:
         """Merge every chunk into samples.parquet, latent/<space>.npy and errors.parquet; idempotent.
@@ -263,6 +291,22 @@ class RunWriter:
             return pq.read_table(path)
         except (pa.ArrowException, OSError) as exc:
             raise corrupt_error(path, "not a readable Parquet file (damaged or truncated)", exc, self._fix) from exc
+
+
+def _fingerprint(path: Path) -> list[Any]:
+    """``[size in bytes, blake2b-128 hex]`` of a file's content."""
+    data = path.read_bytes()
+    return [len(data), hashlib.blake2b(data, digest_size=16).hexdigest()]
+
+
+def _matches(path: Path, expected: Any) -> bool:
+    """Whether ``path`` exists with the ``[size, digest]`` of :func:`_fingerprint` (size checked first)."""
+    try:
+        if path.stat().st_size != int(expected[0]):
+            return False
+        return _fingerprint(path) == list(expected)
+    except (OSError, TypeError, ValueError, IndexError):
+        return False
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

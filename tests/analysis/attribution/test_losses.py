@@ -26,8 +26,17 @@ def test_loss_target_builtin_and_custom(images, onnx_model):
         onnx_model, images[:2], method="occlusion", target="loss", ground_truth=gt[:2], loss=my_loss, window=2
     )
     assert occ.values.shape == images[:2].shape and np.abs(occ.values).sum() > 0
-    with pytest.raises(LeapscopeError, match="custom numpy loss has no gradient"):
-        explain(onnx_model, images[:2], method="saliency", target="loss", ground_truth=gt[:2], loss=my_loss)
+    # numpy-style code that also runs on torch tensors is differentiated as it is (checked against numpy)
+    grad = explain(onnx_model, images[:2], method="saliency", target="loss", ground_truth=gt[:2], loss=my_loss)
+    x = torch.from_numpy(images[:2].copy()).requires_grad_(True)
+    (expected,) = torch.autograd.grad(my_loss(torch.from_numpy(gt[:2]), onnx_model.torch_module()(x)).sum(), x)
+    np.testing.assert_allclose(grad.values, expected.abs().numpy(), rtol=1e-4, atol=1e-6)
+
+    def numpy_only(g, p):
+        return np.square(np.asarray(g) - np.asarray(p)).sum(1)
+
+    with pytest.raises(LeapscopeError, match=r"gradient of loss 'numpy_only'.*Methods that apply: occlusion"):
+        explain(onnx_model, images[:2], method="saliency", target="loss", ground_truth=gt[:2], loss=numpy_only)
     with pytest.raises(LeapscopeError, match="needs ground_truth"):
         explain(onnx_model, images[:2], method="saliency", target="loss")
 

@@ -84,6 +84,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{project}/dismissals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Dismissals
+         * @description The project's "not a duplicate" dismissals, oldest first (404 for an unknown project).
+         */
+        get: operations["listDismissals"];
+        put?: never;
+        /**
+         * Dismiss Pair
+         * @description Mark a pair "not a duplicate": later analyses of the project's runs never report it as a
+         *     duplicate or as leakage (re-analyze the run to update its insights). Idempotent; the pair is unordered.
+         *
+         *     Name both ends by ``subset`` + ``sample_id``, or both by ``input_hash``; 422 otherwise (or for
+         *     the same sample twice); 404 for an unknown project.
+         */
+        post: operations["dismissPair"];
+        /**
+         * Undismiss Pair
+         * @description Forget the dismissal of a pair (either order); ``removed`` says whether there was one.
+         */
+        delete: operations["undismissPair"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project}/tests": {
         parameters: {
             query?: never;
@@ -142,7 +174,8 @@ export interface paths {
         };
         /**
          * Get Run
-         * @description A run with its manifest; a complete run also with its columns, metadata columns, explanations and ``analyzed``.
+         * @description A run with its manifest and the kind of each prediction; a complete run also with its columns,
+         *     metadata columns, explanations and ``analyzed``.
          */
         get: operations["getRun"];
         put?: never;
@@ -182,7 +215,8 @@ export interface paths {
         };
         /**
          * Confusion
-         * @description The confusion matrix (ground truth rows, predicted columns) of the first labeled prediction.
+         * @description The confusion matrix (ground truth rows, predicted columns) of the first class prediction; empty
+         *     labels and matrix (not applicable, not an error) for runs without one (dense, regression...).
          */
         get: operations["confusionMatrix"];
         put?: never;
@@ -211,6 +245,49 @@ export interface paths {
          * @description Start (or join) the analysis job of a run.
          */
         post: operations["analyzeRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/layers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Layers
+         * @description The run's model layers for a layer picker: canonical names, types, output shapes, ``spatial``
+         *     (Grad-CAM / LayerCAM can use it), the default latent and CAM layers.
+         *
+         *     Loads the model in an explanation worker (where it stays warm for the heatmaps that follow).
+         */
+        get: operations["listLayers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Methods
+         * @description Every attribution method and whether it applies to the run's model (``reason`` says why not).
+         */
+        get: operations["listExplainMethods"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -270,6 +347,9 @@ export interface paths {
         /**
          * List Samples
          * @description A page of samples: filter by subset, ``where`` (``column op value``), insight, cluster or rows.
+         *
+         *     Answered from the run's read index (:mod:`leapscope.server._index`): the matching rows are
+         *     selected once per distinct query and each page is a slice of that selection.
          */
         get: operations["listSamples"];
         put?: never;
@@ -310,6 +390,9 @@ export interface paths {
         /**
          * Get Explanation
          * @description The heatmap of one sample (method/target/layer), drawn over its image.
+         *
+         *     Computed in the explanation pool (its own bounded set of worker processes, models kept
+         *     warm), never in the visuals worker: visuals stay fast while heatmaps compute.
          */
         get: operations["getExplanation"];
         put?: never;
@@ -332,6 +415,27 @@ export interface paths {
          * @description The ``k`` nearest samples in latent space; empty (with a ``note``) when this sample's latent vector is not finite.
          */
         get: operations["getSimilar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/samples/{subset}/{sample_id}/targets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Explain Targets
+         * @description What this sample can be explained for (classes, dense channels and regions, losses), in words;
+         *     pass a row's ``target`` / ``region`` to the explanation. Computed in the visuals worker (cheap).
+         */
+        get: operations["getExplainTargets"];
         put?: never;
         post?: never;
         delete?: never;
@@ -448,6 +552,8 @@ export interface components {
             labels: string[];
             /** Matrix */
             matrix: number[][];
+            /** Reason */
+            reason?: string | null;
         };
         /**
          * CreateTestRequestBody
@@ -490,6 +596,10 @@ export interface components {
         Data_CreateTestRequestBody_: {
             data: components["schemas"]["CreateTestRequestBody"];
         };
+        /** Data[Dismissal] */
+        Data_Dismissal_: {
+            data: components["schemas"]["Dismissal"];
+        };
         /** Data[Health] */
         Data_Health_: {
             data: components["schemas"]["Health"];
@@ -497,6 +607,10 @@ export interface components {
         /** Data[JobBody] */
         Data_JobBody_: {
             data: components["schemas"]["JobBody"];
+        };
+        /** Data[Layers] */
+        Data_Layers_: {
+            data: components["schemas"]["Layers"];
         };
         /** Data[ProjectionPending] */
         Data_ProjectionPending_: {
@@ -513,6 +627,25 @@ export interface components {
         /** Data[SampleBody] */
         Data_SampleBody_: {
             data: components["schemas"]["SampleBody"];
+        };
+        /** Data[Undismissed] */
+        Data_Undismissed_: {
+            data: components["schemas"]["Undismissed"];
+        };
+        /** Data[list[Dismissal]] */
+        Data_list_Dismissal__: {
+            /** Data */
+            data: components["schemas"]["Dismissal"][];
+        };
+        /** Data[list[ExplainMethod]] */
+        Data_list_ExplainMethod__: {
+            /** Data */
+            data: components["schemas"]["ExplainMethod"][];
+        };
+        /** Data[list[ExplainTarget]] */
+        Data_list_ExplainTarget__: {
+            /** Data */
+            data: components["schemas"]["ExplainTarget"][];
         };
         /** Data[list[ProjectBody]] */
         Data_list_ProjectBody__: {
@@ -534,6 +667,77 @@ export interface components {
             /** Data */
             data: components["schemas"]["TestResultBody"][];
         };
+        /**
+         * DismissRequestBody
+         * @description A pair the duplicates / leakage detectors should never report again ("not a duplicate").
+         */
+        DismissRequestBody: {
+            a: components["schemas"]["PairEnd"];
+            b: components["schemas"]["PairEnd"];
+            /** Reason */
+            reason?: string | null;
+        };
+        /**
+         * Dismissal
+         * @description A stored "not a duplicate" dismissal of a project; ``kind`` says how its ends are named.
+         */
+        Dismissal: {
+            /** A */
+            a: {
+                [key: string]: string;
+            };
+            /** B */
+            b: {
+                [key: string]: string;
+            };
+            /** Created At */
+            created_at: number;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "samples" | "hashes";
+            /** Project */
+            project: string;
+            /** Reason */
+            reason: string | null;
+        };
+        /**
+         * ExplainMethod
+         * @description An attribution method and whether it applies to the run's model (``reason``: why not).
+         */
+        ExplainMethod: {
+            /** Applies */
+            applies: boolean;
+            /** Method */
+            method: string;
+            /** Reason */
+            reason: string | null;
+        };
+        /**
+         * ExplainTarget
+         * @description Something one sample can be explained for: pass ``target`` / ``region`` to the explanation.
+         */
+        ExplainTarget: {
+            /** Default */
+            default: boolean;
+            /**
+             * Kind
+             * @description class, channel, region, element or loss
+             */
+            kind: string;
+            /**
+             * Label
+             * @description what it explains, in words
+             */
+            label: string;
+            /** Region */
+            region: string | null;
+            /** Target */
+            target: string | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -553,6 +757,11 @@ export interface components {
          * @description A stored insight (``insights.json``) with its position and its first 60 samples.
          */
         Insight: {
+            /**
+             * Confidence
+             * @description how sure the finding is real, in [0, 1] (1 - p of the detector's test, or a calibrated mean probability); null for types without a rule and insights stored before confidences existed
+             */
+            confidence?: number | null;
             /** Explanation */
             explanation?: string | null;
             /** Index */
@@ -637,6 +846,50 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * Layer
+         * @description One layer of the run's model; ``name`` is canonical (accepted by ``layer=`` and ``--latent``).
+         */
+        Layer: {
+            /**
+             * Default Latent
+             * @description the layer whose pooled activations are the default latent space
+             */
+            default_latent: boolean;
+            /** Hidden */
+            hidden: boolean;
+            /** Name */
+            name: string;
+            /**
+             * Output Shape
+             * @description batched; null where unknown
+             */
+            output_shape: (number | null)[] | null;
+            /**
+             * Spatial
+             * @description a 4-D feature map: Grad-CAM / LayerCAM can use it
+             */
+            spatial: boolean;
+            /** Type */
+            type: string;
+        };
+        /**
+         * Layers
+         * @description The run's model layers for a layer picker.
+         */
+        Layers: {
+            /**
+             * Default Cam Layer
+             * @description null when the model has no spatial layer (no Grad-CAM)
+             */
+            default_cam_layer: string | null;
+            /** Default Latent */
+            default_latent: string | null;
+            /** Framework */
+            framework: string;
+            /** Layers */
+            layers: components["schemas"]["Layer"][];
+        };
+        /**
          * Manifest
          * @description ``manifest.json`` of a run; every field optional (older, newer or partly written runs must render).
          */
@@ -672,6 +925,18 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * PairEnd
+         * @description One sample of a pair: ``subset`` + ``sample_id``, or ``input_hash`` (follows the input across re-splits).
+         */
+        PairEnd: {
+            /** Input Hash */
+            input_hash?: string | null;
+            /** Sample Id */
+            sample_id?: string | null;
+            /** Subset */
+            subset?: string | null;
+        };
+        /**
          * PointsEnvelope
          * @description Columnar per-point fields for the map.
          */
@@ -684,8 +949,14 @@ export interface components {
                 [key: string]: (string | number | boolean | null)[];
             };
         };
-        /** PredictionSpec */
+        /**
+         * PredictionSpec
+         * @description A model output; ``kind`` is ``class``, ``multilabel``, ``dense``, ``boxes`` or ``regression``
+         *     (absent in runs written before kinds existed: see ``RunDetail.prediction_kinds``).
+         */
         PredictionSpec: {
+            /** Kind */
+            kind?: string | null;
             /** Labels */
             labels?: string[] | null;
             /** Name */
@@ -806,6 +1077,13 @@ export interface components {
             manifest?: components["schemas"]["Manifest"] | null;
             /** Metadata Columns */
             metadata_columns?: string[] | null;
+            /**
+             * Prediction Kinds
+             * @description prediction name -> its kind (class, multilabel, dense, boxes, regression); for runs written before kinds existed, class when the prediction has labels, else null (unknown)
+             */
+            prediction_kinds?: {
+                [key: string]: string | null;
+            } | null;
             /** Project */
             project: string;
             /** Seconds */
@@ -968,6 +1246,22 @@ export interface components {
             min: number | null;
             /** Name */
             name: string;
+        };
+        /**
+         * UndismissRequestBody
+         * @description The pair whose dismissal to forget (either order).
+         */
+        UndismissRequestBody: {
+            a: components["schemas"]["PairEnd"];
+            b: components["schemas"]["PairEnd"];
+        };
+        /**
+         * Undismissed
+         * @description Whether there was such a dismissal to forget.
+         */
+        Undismissed: {
+            /** Removed */
+            removed: boolean;
         };
         /** ValidationError */
         ValidationError: {
@@ -1250,6 +1544,242 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AggregateEnvelope"];
+                };
+            };
+            /** @description Bad request (a LeapscopeError) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (no such run, project, sample, job or latent space) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable (the run or store is not in the needed state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Internal or worker error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Storage unreadable (a damaged workspace file) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDismissals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Data_list_Dismissal__"];
+                };
+            };
+            /** @description Bad request (a LeapscopeError) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (no such run, project, sample, job or latent space) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable (the run or store is not in the needed state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Internal or worker error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Storage unreadable (a damaged workspace file) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    dismissPair: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DismissRequestBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Data_Dismissal_"];
+                };
+            };
+            /** @description Bad request (a LeapscopeError) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (no such run, project, sample, job or latent space) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable (the run or store is not in the needed state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Internal or worker error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Storage unreadable (a damaged workspace file) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    undismissPair: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UndismissRequestBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Data_Undismissed_"];
                 };
             };
             /** @description Bad request (a LeapscopeError) */
@@ -1926,6 +2456,158 @@ export interface operations {
             };
         };
     };
+    listLayers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Data_Layers_"];
+                };
+            };
+            /** @description Bad request (a LeapscopeError) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (no such run, project, sample, job or latent space) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable (the run or store is not in the needed state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Internal or worker error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Storage unreadable (a damaged workspace file) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listExplainMethods: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Data_list_ExplainMethod__"];
+                };
+            };
+            /** @description Bad request (a LeapscopeError) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (no such run, project, sample, job or latent space) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable (the run or store is not in the needed state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Internal or worker error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Storage unreadable (a damaged workspace file) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getPoints: {
         parameters: {
             query?: {
@@ -2266,6 +2948,10 @@ export interface operations {
                 method?: string;
                 target?: string | null;
                 layer?: string | null;
+                /** @description dense outputs: `positive`, `all`, `gt`, `gt:NAME` or `box:x0,y0,x1,y1` (output pixels) */
+                region?: string | null;
+                /** @description an id of the asking page (any string): a newer explanation request of the same client for the same sample drops this one while it waits (409 Superseded) */
+                client?: string | null;
             };
             header?: never;
             path: {
@@ -2365,6 +3051,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SimilarEnvelope"];
+                };
+            };
+            /** @description Bad request (a LeapscopeError) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (no such run, project, sample, job or latent space) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unavailable (the run or store is not in the needed state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Internal or worker error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Storage unreadable (a damaged workspace file) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getExplainTargets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+                subset: string;
+                sample_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Data_list_ExplainTarget__"];
                 };
             };
             /** @description Bad request (a LeapscopeError) */

@@ -2,6 +2,12 @@ import { useState } from "react";
 import { path, type AggregateRow, type Confusion, type RunDetail, type SavedTest } from "../api";
 import { isScoreColumn } from "../generated/runFormat";
 import { Chart, Empty, Status, fmt, useApi } from "../ui";
+import { hasClassOutput, predictionKinds } from "../kinds";
+
+/** Group values in their natural order: 2 < 10 < 44 < 128 (numbers as numbers, then text). */
+function natural(values: unknown[]): string[] {
+  return Array.from(new Set(values.map(String))).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+}
 
 export function DashboardsPage({ runId }: { runId: string }) {
   const run = useApi<RunDetail>(path`/runs/${runId}`);
@@ -20,7 +26,9 @@ function Dashboards({ detail }: { detail: RunDetail }) {
     return names.includes("validation") ? "validation" : names[0] ?? "validation";
   });
   const agg = useApi<AggregateRow[]>(column ? path`/runs/${runId}/aggregate` : null, { column, by: `subset,${by}` });
-  const confusion = useApi<Confusion>(path`/runs/${runId}/confusion`, { subset: cmSubset });
+  // a confusion matrix only for class outputs (dense maps, regression values, boxes have none)
+  const classes = hasClassOutput(detail);
+  const confusion = useApi<Confusion>(classes ? path`/runs/${runId}/confusion` : null, { subset: cmSubset });
   const across = useApi<AggregateRow[]>(column && project ? path`/projects/${project}/compare` : null, { column, by: "subset" });
   const tests = useApi<SavedTest[]>(project ? path`/projects/${project}/tests` : null);
   const subsets = Object.keys(detail.summary ?? {});
@@ -53,29 +61,34 @@ function Dashboards({ detail }: { detail: RunDetail }) {
           {(data) => {
             const rows = Array.isArray(data) ? data : [];
             if (kind === "heatmap") {
-              const xs = Array.from(new Set(rows.map((r) => String(r[by]))));
-              return <Chart id="by-metadata" layout={{ xaxis: { type: "category" } }} data={[{ type: "heatmap", x: xs, y: subsets, z: subsets.map((s) => xs.map((x) => rows.find((r) => r.subset === s && String(r[by]) === x)?.value ?? null)), colorscale: "Viridis" }]} />;
+              const xs = natural(rows.map((r) => r[by]));
+              return <Chart id="by-metadata" layout={{ xaxis: { type: "category", title: { text: by }, automargin: true }, yaxis: { automargin: true } }} data={[{ type: "heatmap", x: xs, y: subsets, z: subsets.map((s) => xs.map((x) => rows.find((r) => r.subset === s && String(r[by]) === x)?.value ?? null)), colorscale: "Viridis", colorbar: { title: { text: column } } }]} />;
             }
             return (
               <Chart
                 id="by-metadata"
                 data={subsets.map((s) => {
-                  const mine = rows.filter((r) => r.subset === s);
-                  return { type: kind === "line" ? "scatter" : "bar", name: s, x: mine.map((r) => String(r[by])), y: mine.map((r) => r.value) };
+                  const order = natural(rows.map((r) => r[by]));
+                  const mine = rows.filter((r) => r.subset === s).sort((a, b) => order.indexOf(String(a[by])) - order.indexOf(String(b[by])));
+                  return { type: kind === "line" ? "scatter" : "bar", name: s, x: mine.map((r) => String(r[by])), y: mine.map((r) => r.value), customdata: mine.map((r) => r.n ?? null), hovertemplate: `${by} %{x}<br>${column} %{y:.4g}<br>%{customdata} samples<extra>${s}</extra>` };
                 })}
-                layout={{ barmode: "group", xaxis: { title: by, type: "category" }, yaxis: { title: column } }}
+                layout={{ barmode: "group", xaxis: { title: { text: by }, type: "category", categoryorder: "array", categoryarray: natural(rows.map((r) => r[by])), automargin: true, tickangle: natural(rows.map((r) => r[by])).length > 12 ? -45 : 0 }, yaxis: { title: { text: column }, automargin: true } }}
               />
             );
           }}
         </Status>
       </div>
-      <div className="card">
+      {classes ? (
+      <div className="card" data-testid="confusion-card">
         <h2>Confusion matrix</h2>
         <select aria-label="confusion subset" value={cmSubset} onChange={(e) => setCmSubset(e.target.value)}>{subsets.map((s) => <option key={s}>{s}</option>)}</select>
         <Status value={confusion} what="confusion matrix">
-          {(cm) => !Array.isArray(cm.labels) || !Array.isArray(cm.matrix) || cm.labels.length === 0 ? <Empty>No confusion matrix for this subset.</Empty> : <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", reversescale: true, showscale: true }]} layout={{ xaxis: { title: "predicted", type: "category" }, yaxis: { title: "ground truth", autorange: "reversed", type: "category" }, height: 420 }} />}
+          {(cm) => !Array.isArray(cm.labels) || !Array.isArray(cm.matrix) || cm.labels.length === 0 ? <Empty>No confusion matrix for this subset.</Empty> : <Chart id="confusion" data={[{ type: "heatmap", x: cm.labels, y: cm.labels, z: cm.matrix, colorscale: "Blues", reversescale: true, showscale: true, colorbar: { title: { text: "samples" } }, ...(cm.labels.length <= 20 ? { texttemplate: "%{z}", textfont: { size: 11 } } : {}), hovertemplate: "ground truth %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>" }]} layout={{ xaxis: { title: { text: "predicted" }, type: "category", automargin: true }, yaxis: { title: { text: "ground truth" }, autorange: "reversed", type: "category", automargin: true }, height: 460 }} />}
         </Status>
       </div>
+      ) : (
+        <p className="hint" data-testid="no-confusion">No confusion matrix: this run's predictions are {predictionKinds(detail).join(", ") || "not class scores"} (a confusion matrix needs class outputs).</p>
+      )}
       <div className="card" id="tests">
         <h2>Regression tests of {project ?? "this project"}</h2>
         <Status value={tests} what="tests">

@@ -3,7 +3,8 @@ import createScatterplot from "regl-scatterplot";
 import { get, path, url, type Data, type Insight, type Points, type Projection, type ProjectionPending, type RunDetail, type SampleBody, type Visualizer } from "../api";
 import { isScoreColumn } from "../generated/runFormat";
 import { hashQuery } from "../router";
-import { Empty, ErrorBox, Loading, Status, Thumb, useApi } from "../ui";
+import { Empty, ErrorBox, Img, Loading, Status, Thumb, fmt, useApi } from "../ui";
+import { hasClassOutput } from "../kinds";
 
 const PALETTE = ["#5e81ac", "#bf616a", "#a3be8c", "#ebcb8b", "#b48ead", "#88c0d0", "#d08770", "#8fbcbb", "#e5e9f0", "#4c566a", "#81a1c1", "#ff7f50"];
 const RAMP = ["#2e3440", "#3b4f7a", "#5e81ac", "#88c0d0", "#ebcb8b", "#d08770", "#bf616a"];
@@ -25,7 +26,8 @@ export function MapPage({ runId }: { runId: string }) {
 function MapView({ detail }: { detail: RunDetail }) {
   const runId = detail.id ?? "";
   const highlight = hashQuery().get("insight");
-  const [method, setMethod] = useState("pca");
+  const [method, setMethod] = useState(() => (["pca", "umap", "tsne"].includes(hashQuery().get("projection") ?? "") ? hashQuery().get("projection")! : "pca"));
+  const [selectMode, setSelectMode] = useState<"freeform" | "rectangle">("rectangle");
   const [colorBy, setColorBy] = useState("subset");
   const [only, setOnly] = useState("");
   const [sizeBy, setSizeBy] = useState("");
@@ -35,7 +37,11 @@ function MapView({ detail }: { detail: RunDetail }) {
   const [pending, setPending] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const numeric = (detail.columns ?? []).filter((c) => isScoreColumn(c.name)).map((c) => c.name);
-  const colorOptions = ["subset", "correct", "cluster", ...numeric, ...(detail.metadata_columns ?? [])];
+  const metadata = detail.metadata_columns ?? [];
+  // numeric metadata can size the points too (Arrow types: int*, uint*, float, double)
+  const numericMetadata = (detail.columns ?? []).filter((c) => metadata.includes(c.name) && /^(u?int\d*|float|double|halffloat)/.test(c.type)).map((c) => c.name);
+  // `correct` only means something for class outputs
+  const colorOptions = ["subset", ...(hasClassOutput(detail) ? ["correct"] : []), "cluster", ...numeric, ...metadata];
   const raw = useApi<Points>(path`/runs/${runId}/points`, { columns: colorOptions.join(",") });
   // a run with no rows (or an answer without the id columns) shows an empty map, not a crash
   const pointsData = useMemo(() => {
@@ -52,13 +58,17 @@ function MapView({ detail }: { detail: RunDetail }) {
   useEffect(() => {
     let alive = true;
     setError(null);
+    // the old layout goes at once: a t-SNE being computed never shows under the PCA points
+    setProjection(null);
+    setPending(null);
     const poll = async () => {
       try {
         const r = await get<Data<Projection | ProjectionPending>>(path`/runs/${runId}/projection`, { method });
         if (!alive) return;
         if (r.status === 202) {
           const pending = r.body?.data as ProjectionPending | undefined; // 202: a job computes it
-          setPending(`computing ${method.toUpperCase()}… ${pending?.job?.seconds ?? 0}s (the first UMAP compiles for ~30 s)`);
+          const seconds = Math.round(pending?.job?.seconds ?? 0);
+          setPending(`computing ${METHOD_NAMES[method] ?? method}… ${seconds} s${method === "umap" ? " (the first UMAP compiles for ~30 s)" : ""}`);
           setTimeout(poll, 1000);
         } else {
           setPending(null);
@@ -108,9 +118,16 @@ function MapView({ detail }: { detail: RunDetail }) {
           size by{" "}
           <select value={sizeBy} onChange={(e) => setSizeBy(e.target.value)} aria-label="size by">
             <option value="">—</option>
-            {numeric.map((c) => (
+            {[...numeric, ...numericMetadata].map((c) => (
               <option key={c}>{c}</option>
             ))}
+          </select>
+        </label>
+        <label>
+          select{" "}
+          <select value={selectMode} onChange={(e) => setSelectMode(e.target.value as "freeform" | "rectangle")} aria-label="selection">
+            <option value="rectangle">box</option>
+            <option value="freeform">lasso</option>
           </select>
         </label>
         <label>
@@ -122,14 +139,19 @@ function MapView({ detail }: { detail: RunDetail }) {
             ))}
           </select>
         </label>
-        <span className="hint">click a point to open it · shift+drag to lasso a selection</span>
+        <span className="hint">click a point to open it · shift+drag to {selectMode === "rectangle" ? "box-select" : "lasso"} points</span>
         {highlight !== null && <span className="badge running">highlighting insight {highlight}</span>}
       </div>
       {error && <ErrorBox error={error} />}
-      {pending && <div className="state loading"><span className="spinner" /> {pending}</div>}
+      {pending && (
+        <div className="state loading projection-progress" role="status" data-testid="projection-progress">
+          <span className="spinner" /> {pending}
+          <div className="progress"><i /></div>
+        </div>
+      )}
       {points.error && <ErrorBox error={points.error} />}
       {!projection || !points.data ? (
-        !error && <Loading what="map" />
+        !error && !pending && <Loading what="map" />
       ) : (
         <div className="map-layout">
           <Scatter
@@ -138,6 +160,7 @@ function MapView({ detail }: { detail: RunDetail }) {
             values={Array.isArray(points.data[colorBy]) ? points.data[colorBy] : points.data.subset}
             sizes={sizeBy && Array.isArray(points.data[sizeBy]) ? (points.data[sizeBy] as (number | null)[]) : null}
             highlighted={highlighted}
+            selectMode={selectMode}
             onSelect={(rows) => {
               if (rows.length === 1) window.location.hash = path`#/runs/${runId}/samples/${points.data!.subset[rows[0]]}/${points.data!.sample_id[rows[0]]}`;
               else setSelected(rows);
@@ -148,15 +171,16 @@ function MapView({ detail }: { detail: RunDetail }) {
             {hover !== null ? (
               <div className="hover" data-testid="hover">
                 <strong>{String(points.data.subset[hover])} / {String(points.data.sample_id[hover])}</strong>
-                {thumbVisual && <img src={url(path`/runs/${runId}/samples/${points.data.subset[hover]}/${points.data.sample_id[hover]}/visuals/${thumbVisual}`)} width={128} height={128} alt="hovered sample" />}
-                <div>{colorBy}: {String(points.data[colorBy]?.[hover] ?? "—")}</div>
+                {thumbVisual && <Img src={url(path`/runs/${runId}/samples/${points.data.subset[hover]}/${points.data.sample_id[hover]}/visuals/${thumbVisual}`)} width={128} height={128} alt="hovered sample" />}
+                <div>{colorBy}: <span data-testid="hover-value">{fmt(points.data[colorBy]?.[hover])}</span></div>
+                {sizeBy && <div>{sizeBy}: {fmt(points.data[sizeBy]?.[hover])}</div>}
               </div>
             ) : (
               <Empty>Hover a point to see its sample.</Empty>
             )}
             <h3>Selection ({selected.length})</h3>
             {selected.length === 0 ? (
-              <Empty>Lasso (shift+drag) points to list them here.</Empty>
+              <Empty>{selectMode === "rectangle" ? "Box-select" : "Lasso"} (shift+drag) points to list them here.</Empty>
             ) : (
               <div className="grid">
                 {selected.slice(0, 60).map((i) => (
@@ -171,21 +195,31 @@ function MapView({ detail }: { detail: RunDetail }) {
   );
 }
 
-function colorsFor(values: (string | number | boolean | null)[]): { z: number[]; colors: string[]; legend: [string, string][] } {
+const METHOD_NAMES: Record<string, string> = { pca: "PCA", umap: "UMAP", tsne: "t-SNE" };
+
+/** A number for a legend tick: 3 significant digits, no float noise (0.0317, 1.20e+4). */
+function tick(v: number): string {
+  return Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : String(Number(v.toPrecision(3)));
+}
+
+type Legend = { kind: "categories"; items: [string, string][]; more: number } | { kind: "ramp"; ticks: string[]; low: boolean; high: boolean };
+
+function colorsFor(values: (string | number | boolean | null)[]): { z: number[]; colors: string[]; legend: Legend } {
   const numericValues = values.every((v) => v === null || typeof v === "number") && new Set(values).size > 12;
   if (numericValues) {
     const nums = values.map((v) => (typeof v === "number" ? v : NaN)).filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
     const lo = nums[Math.floor(nums.length * 0.02)] ?? 0;
     const hi = nums[Math.floor(nums.length * 0.98)] ?? 1;
     const z = values.map((v) => (typeof v === "number" ? Math.max(0, Math.min(RAMP.length - 1, Math.round(((v - lo) / (hi - lo || 1)) * (RAMP.length - 1)))) : 0));
-    return { z, colors: RAMP, legend: [[`≤ ${lo.toPrecision(3)}`, RAMP[0]], [`≥ ${hi.toPrecision(3)}`, RAMP[RAMP.length - 1]]] };
+    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => tick(lo + f * (hi - lo)));
+    return { z, colors: RAMP, legend: { kind: "ramp", ticks, low: nums[0] < lo, high: nums[nums.length - 1] > hi } };
   }
-  const categories = Array.from(new Set(values.map(String))).sort();
+  const categories = Array.from(new Set(values.map(String))).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   const z = values.map((v) => categories.indexOf(String(v)));
-  return { z, colors: categories.map((_, i) => PALETTE[i % PALETTE.length]), legend: categories.slice(0, 14).map((c, i) => [c, PALETTE[i % PALETTE.length]]) };
+  return { z, colors: categories.map((_, i) => PALETTE[i % PALETTE.length]), legend: { kind: "categories", items: categories.slice(0, 14).map((c, i) => [c, PALETTE[i % PALETTE.length]]), more: Math.max(0, categories.length - 14) } };
 }
 
-function Scatter({ x, y, values, sizes, highlighted, onSelect, onHover }: { x: number[]; y: number[]; values: (string | number | boolean | null)[]; sizes: (number | null)[] | null; highlighted: Set<number> | null; onSelect: (rows: number[]) => void; onHover: (row: number | null) => void }) {
+function Scatter({ x, y, values, sizes, highlighted, selectMode, onSelect, onHover }: { x: number[]; y: number[]; values: (string | number | boolean | null)[]; sizes: (number | null)[] | null; highlighted: Set<number> | null; selectMode: "freeform" | "rectangle"; onSelect: (rows: number[]) => void; onHover: (row: number | null) => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const plot = useRef<ReturnType<typeof createScatterplot> | null>(null);
   const { z, colors, legend } = useMemo(() => colorsFor(values), [values]);
@@ -213,6 +247,10 @@ function Scatter({ x, y, values, sizes, highlighted, onSelect, onHover }: { x: n
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
+  useEffect(() => {
+    // box (rectangle) or lasso (freeform) selection, both with shift+drag
+    (plot.current as unknown as { set: (o: object) => void } | null)?.set({ lassoType: selectMode });
+  }, [selectMode]);
   // valueB carries either the highlight (opacity) or the size field (ranked to [0, 1])
   const sizeRank = useMemo(() => {
     if (!sizes) return null;
@@ -238,14 +276,26 @@ function Scatter({ x, y, values, sizes, highlighted, onSelect, onHover }: { x: n
   return (
     <div className="scatter-wrap">
       <canvas ref={canvas} className="scatter" data-testid="map" />
-      <div className="legend">
-        {legend.map(([label, color]) => (
-          <span key={label}>
-            <i style={{ background: color }} />
-            {label}
-          </span>
-        ))}
-      </div>
+      {legend.kind === "categories" ? (
+        <div className="legend" data-testid="legend">
+          {legend.items.map(([label, color]) => (
+            <span key={label}>
+              <i style={{ background: color }} />
+              {label}
+            </span>
+          ))}
+          {legend.more > 0 && <span className="hint">+{legend.more} more</span>}
+        </div>
+      ) : (
+        <div className="legend ramp" data-testid="legend">
+          <div className="ramp-bar" style={{ background: `linear-gradient(90deg, ${RAMP.join(", ")})` }} />
+          <div className="ramp-ticks">
+            {legend.ticks.map((t, i) => (
+              <span key={i}>{i === 0 && legend.low ? "≤ " : i === legend.ticks.length - 1 && legend.high ? "≥ " : ""}{t}</span>
+            ))}
+          </div>
+        </div>
+      )}
     </div>
   );
 }

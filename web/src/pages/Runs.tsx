@@ -67,25 +67,46 @@ export function RunsPage() {
   );
 }
 
+/** A column header for a run: project (when the two differ), version and the run's time stamp, never "v1 / v1". */
+function runLabel(run: Run, withProject: boolean): string {
+  const stamp = /^\d{8}-(\d{6})/.exec(run.id)?.[1];
+  const when = stamp ? `${stamp.slice(0, 2)}:${stamp.slice(2, 4)}:${stamp.slice(4, 6)}` : run.id;
+  return `${withProject ? `${run.project} ` : ""}${run.version} · ${when}`;
+}
+
 function Compare({ runs }: { runs: Run[] }) {
+  const [a, b] = runs;
+  const otherProject = a.project !== b.project;
   const subsets = Array.from(new Set(runs.flatMap((r) => Object.keys(r.summary ?? {}))));
-  const columns = Array.from(new Set(runs.flatMap((r) => Object.values(r.summary ?? {}).flatMap((row) => Object.keys(row ?? {})))));
+  const columnsOf = (r: Run) => new Set(Object.values(r.summary ?? {}).flatMap((row) => Object.keys(row ?? {})));
+  const [ca, cb] = [columnsOf(a), columnsOf(b)];
+  const shared = Array.from(ca).filter((c) => cb.has(c));
+  const onlyOne = [...Array.from(ca).filter((c) => !cb.has(c)), ...Array.from(cb).filter((c) => !ca.has(c))];
+  const scores = shared.filter((c) => c !== "samples" && c !== "failed");
+  const labelA = runLabel(a, otherProject), labelB = runLabel(b, otherProject);
   return (
     <div className="card" id="compare">
-      <h2>Compare {runs[0].id} vs {runs[1].id}</h2>
+      <h2>Compare {a.id} vs {b.id}</h2>
+      {otherProject && (
+        <p className="warning" role="alert" data-testid="compare-warning">
+          These runs belong to different projects (<strong>{a.project}</strong> and <strong>{b.project}</strong>): their data and models differ, so the numbers below are not comparable.
+          {scores.length === 0 ? " They share no metric or loss." : ""}
+        </p>
+      )}
+      {onlyOne.length > 0 && <p className="hint" data-testid="compare-only-one">Only in one run (not compared): {onlyOne.join(", ")}</p>}
       <table>
         <thead>
-          <tr><th>subset</th><th>column</th><th>{runs[0].version}</th><th>{runs[1].version}</th><th>Δ</th></tr>
+          <tr><th>subset</th><th>column</th><th title={a.id}>{labelA}</th><th title={b.id}>{labelB}</th><th>Δ</th></tr>
         </thead>
         <tbody>
           {subsets.flatMap((s) =>
-            columns.map((c) => {
-              const a = runs[0].summary?.[s]?.[c];
-              const b = runs[1].summary?.[s]?.[c];
+            shared.map((c) => {
+              const va = a.summary?.[s]?.[c];
+              const vb = b.summary?.[s]?.[c];
               return (
                 <tr key={s + c}>
-                  <td>{s}</td><td>{c}</td><td>{fmt(a)}</td><td>{fmt(b)}</td>
-                  <td>{typeof a === "number" && typeof b === "number" ? fmt(b - a) : "—"}</td>
+                  <td>{s}</td><td>{c}</td><td>{fmt(va)}</td><td>{fmt(vb)}</td>
+                  <td>{typeof va === "number" && typeof vb === "number" ? fmt(vb - va) : "—"}</td>
                 </tr>
               );
             }),

@@ -16,7 +16,7 @@ function Wiring({ detail }: { detail: RunDetail }) {
   const preds = Array.from(new Set(edges.filter((e) => e.source.startsWith("prediction:")).map((e) => e.source)));
   const consumers = Array.from(new Set(edges.filter((e) => e.kind !== "model").map((e) => `${e.kind}:${e.target}`)));
   const columns: [string, string[]][] = [["inputs & ground truths", [...inputs, ...gts]], ["model", ["model"]], ["predictions", preds], ["metrics, losses, visualizers", consumers]];
-  const W = 1000, colW = W / columns.length, rowH = 56;
+  const W = 1200, colW = W / columns.length, rowH = 56;
   const pos = new Map<string, { x: number; y: number }>();
   columns.forEach(([, nodes], c) => nodes.forEach((n, r) => pos.set(n, { x: c * colW + 20, y: 40 + r * rowH })));
   const height = Math.max(1, ...columns.map(([, n]) => n.length)) * rowH + 60;
@@ -26,7 +26,9 @@ function Wiring({ detail }: { detail: RunDetail }) {
     else links.push({ from: e.source, to: `${e.kind}:${e.target}`, label: e.argument });
   }
   preds.forEach((p) => links.push({ from: "model", to: p, label: "" }));
-  const boxW = colW - 60;
+  const boxW = colW - 90;
+  const incoming = new Map<string, number[]>();
+  links.forEach((l, i) => l.label && incoming.set(l.to, [...(incoming.get(l.to) ?? []), i]));
   return (
     <section>
       <h1>Wiring</h1>
@@ -38,10 +40,16 @@ function Wiring({ detail }: { detail: RunDetail }) {
         {links.map((l, i) => {
           const a = pos.get(l.from), b = pos.get(l.to);
           if (!a || !b) return null;
+          // each edge enters its target at its own height, its label (the argument) just before it:
+          // labels of one target stack instead of overlapping in the middle of the graph
+          const into = incoming.get(l.to) ?? [];
+          const k = into.indexOf(i);
+          const step = into.length > 1 ? Math.min(12, 28 / (into.length - 1)) : 0;
+          const ey = b.y + 18 + (k - (into.length - 1) / 2) * step;
           return (
-            <g key={i}>
-              <path d={`M${a.x + boxW},${a.y + 18} C${a.x + boxW + 40},${a.y + 18} ${b.x - 40},${b.y + 18} ${b.x},${b.y + 18}`} className="edge" />
-              {l.label && <text x={(a.x + boxW + b.x) / 2} y={(a.y + b.y) / 2 + 12} className="edgelabel">{l.label}</text>}
+            <g key={i} data-edge={`${l.from}->${l.to}`}>
+              <path d={`M${a.x + boxW},${a.y + 18} C${a.x + boxW + 60},${a.y + 18} ${b.x - 90},${ey} ${b.x},${ey}`} className="edge" />
+              {l.label && <text x={b.x - 6} y={ey - 2} textAnchor="end" className="edgelabel">{l.label}</text>}
             </g>
           );
         })}

@@ -1,8 +1,8 @@
-"""``explain``: check a request once, then hand it to the registered method."""
+"""``explain``: check a request once, resolve what is explained, then hand it to the registered method."""
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -15,12 +15,25 @@ from leapscope.analysis.attribution.base import (
     Scorer,
     get_method,
 )
-from leapscope.analysis.attribution.losses import LossSpec, loss_label
-from leapscope.analysis.attribution.targets import channel_axis, output_index, resolve_targets
+from leapscope.analysis.attribution.losses import (
+    TORCH_LOSSES,
+    LossSpec,
+    differentiable_loss,
+    loss_label,
+    numpy_loss_values,
+)
+from leapscope.analysis.attribution.targets import (
+    ResolvedTargets,
+    channel_axis,
+    is_dense,
+    output_index,
+    parse_target,
+    resolve_targets,
+)
 from leapscope.exceptions import LeapscopeError, ModelError
 from leapscope.models import ModelWrapper
 
-__all__ = ["explain"]
+__all__ = ["explain", "method_problem"]
 
 
 def explain(
@@ -28,12 +41,16 @@ def explain(
     inputs: np.ndarray | list[np.ndarray],
     *,
     method: str = "integrated_gradients",
-    target: int | str | list[int] | None = None,
+    target: Any = None,
     labels: list[str] | None = None,
     ground_truth: np.ndarray | None = None,
     loss: LossSpec = "cross_entropy",
     input_index: int = 0,
     output: int | str | None = None,
+    region: Any = None,
+    region_name: str | None = None,
+    output_channel_axis: int | None = None,
+    kind: str | None = None,
     **settings: Unpack[ExplainSettings],
 ) -> Attribution:
     """Explain a batch of predictions.
@@ -43,39 +60,69 @@ def explain(
     model : ModelWrapper
     inputs : ndarray (B, ...) or a list with one batched array per model input
     method : one of :data:`~leapscope.analysis.attribution.METHODS`
-    target : None (the predicted class), a class index, a label name, one index per sample, or
-        ``"loss"``: what raised the loss against ``ground_truth``
-    labels : list of str, optional; class names, for label-name targets
+    target : what is explained (see :mod:`leapscope.analysis.attribution.targets`)
+        ``None``: the predicted class of a class output, or for a dense output the sum of its main
+        class channel over the predicted-positive positions; a class / channel index or label name;
+        one index per sample; ``"element:i,j,..."`` (one output value); ``"loss"``: what raised
+        ``loss`` against ``ground_truth``.
+    labels : list of str, optional; class (channel) names
     ground_truth : ndarray (B, ...), for ``target="loss"``
     loss : str or callable, default "cross_entropy"
-        A built-in loss name (differentiable here, see :data:`~leapscope.analysis.attribution.TORCH_LOSSES`)
-        or a numpy function ``(gt, prediction) -> (B,)``, which only occlusion can explain.
+        A built-in loss name, or a function ``(gt, prediction) -> (B,)`` called with the prediction
+        in its real (B, ...) shape. Gradient methods need it differentiable: a built-in, or a
+        function that runs unchanged on torch tensors (checked against its numpy values); otherwise
+        only occlusion explains it, and asking a gradient method raises.
     input_index : int; which model input to explain (others are held fixed)
     output : int or str, optional; which model output (default the first)
+    region : dense outputs only: ``"positive"`` (default), ``"all"``, a
+        :class:`~leapscope.analysis.attribution.targets.Box` or an (H, W) / (B, H, W) mask
+    region_name : how a mask region is named in ``Attribution.descriptions``
+    output_channel_axis : the batched class axis of a dense output (default: from labels / layout)
+    kind : the output's prediction kind (``"dense"``, ``"class"``...); default: dense when it has more than
+        one axis per sample
     **settings
         Per-method knobs, see :class:`~leapscope.analysis.attribution.ExplainOptions`: ``layer``,
         ``baseline``, ``batch_size``, ``steps``, ``noise_samples``, ``noise_level``, ``window``, ``seed``.
 
     Returns
     -------
-    Attribution : ``values`` in the explained input's own shape and layout, (B, ...) float32
+    Attribution : ``values`` in the explained input's own shape and layout, (B, ...) float32;
+        ``descriptions`` says in words what was explained for each sample.
 
     Raises
     ------
     LeapscopeError
-        Unknown method, target or layer; ``ModelError`` for a gradient method on a
-        model without a differentiable view (use ``occlusion``).
+        Unknown method, target, region or layer; a method that cannot apply (the message says why and
+        which methods can); ``ModelError`` for a gradient method on a model without a differentiable view.
+        Nothing falls back silently to another method.
     """
     chosen = get_method(method)
     options = ExplainOptions(**settings)
     arrays = model.check_inputs([inputs] if isinstance(inputs, np.ndarray) else list(inputs))
     x = arrays[input_index]
     out_index = output_index(model, output)
-    explain_loss = isinstance(target, str) and target == "loss"
-    if explain_loss:
-        _check_loss_target(chosen, ground_truth, loss)
-    targets = [-1] * len(x) if explain_loss else resolve_targets(model, arrays, target, out_index, labels)
-    scorer = Scorer(targets, loss if explain_loss else None, ground_truth if explain_loss else None)  # type: ignore[arg-type]
+    if chosen.needs_gradients:
+        _check_gradients(chosen, model, arrays, input_index)
+    parsed = parse_target(target) if not isinstance(target, list | tuple) else None
+    prediction = np.asarray(model.predict(arrays)[out_index])
+    if parsed is not None and parsed.kind == "loss":
+        if region is not None:
+            raise LeapscopeError("explain: a region does not apply to a loss target (the loss covers the whole output)")
+        resolved, scorer, extra = _loss_target(chosen, loss, ground_truth, prediction)
+    else:
+        resolved = resolve_targets(
+            model,
+            arrays,
+            target,
+            out_index,
+            labels,
+            region=region,
+            region_name=region_name,
+            output_channel_axis=output_channel_axis,
+            prediction=prediction,
+            kind=kind,
+        )
+        scorer, extra = Scorer(resolved.weights), {}
     baseline = np.broadcast_to(
         np.asarray(0.0 if options.baseline is None else options.baseline, dtype=x.dtype), x.shape
     ).copy()
@@ -84,42 +131,90 @@ def explain(
         arrays,
         input_index,
         out_index,
-        targets,
+        resolved.classes,
         scorer,
         baseline,
         channel_axis(model, input_index, x),
         options,
-        loss=loss if explain_loss else None,
-        ground_truth=ground_truth if explain_loss else None,
-        extra={"target": "loss", "loss": loss_label(loss)} if explain_loss else {},
+        loss=loss if extra else None,
+        ground_truth=ground_truth if extra else None,
+        extra=extra,
     )
-    if chosen.needs_gradients:
-        _check_gradients(chosen, request)
-    return chosen.attribute(request)
+    result = chosen.attribute(request)
+    result.descriptions = list(resolved.descriptions)
+    result.weights = resolved.weights
+    return result
 
 
-def _check_loss_target(method: AttributionMethod, ground_truth: np.ndarray | None, loss: LossSpec) -> None:
-    """``target="loss"`` needs the ground truths, and a built-in loss unless the method is black-box."""
+def _loss_target(
+    method: AttributionMethod, loss: LossSpec, ground_truth: np.ndarray | None, prediction: np.ndarray
+) -> tuple[ResolvedTargets, Scorer, dict[str, Any]]:
+    """The scorer of a loss target: a built-in formula, or the user's function (torch-callable, or occlusion)."""
     if ground_truth is None:
         raise LeapscopeError("explain: target='loss' needs ground_truth= (the batch's encoded ground truths)")
-    if not isinstance(loss, str) and method.needs_gradients:
-        raise LeapscopeError("explain: a custom numpy loss has no gradient; use method='occlusion' for target='loss'")
+    gt = np.asarray(ground_truth, dtype=np.float32)
+    if len(gt) != len(prediction):
+        raise LeapscopeError(f"explain: {len(gt)} ground truths for {len(prediction)} samples")
+    name = loss_label(loss)
+    extra: dict[str, Any] = {"target": "loss", "loss": name}
+    words = [f"loss '{name}' against the ground truth"] * len(prediction)
+    resolved = ResolvedTargets([-1] * len(prediction), None, words, is_dense(prediction))
+    if isinstance(loss, str):
+        if loss not in TORCH_LOSSES:
+            raise LeapscopeError(f"explain: unknown built-in loss {loss!r}; built-ins: {', '.join(TORCH_LOSSES)}")
+        return resolved, Scorer(None, loss, gt), extra
+    if not method.needs_gradients:  # occlusion calls the numpy function itself, on numpy arrays
+        numpy_loss_values(loss, gt, prediction)  # fails early, with the loss's name, if it cannot run
+        return resolved, Scorer(None, None, gt), extra
+    torch_fn, reason = differentiable_loss(loss, gt, prediction)
+    if torch_fn is None:
+        raise LeapscopeError(
+            f"explain: '{method.name}' needs the gradient of loss '{name}', but it has none: {reason}. "
+            "Methods that apply: occlusion (fix: --method occlusion), or write the loss with numpy functions and "
+            "operations torch can run (np.sum/np.mean/np.log/np.clip, x.sum(axis=...), arithmetic; no float(), "
+            "scipy or python loops over values) so it can be differentiated"
+        )
+    extra["loss_gradient"] = "the loss's own code on torch tensors"
+    return resolved, Scorer(None, torch_fn, gt), extra
 
 
-def _check_gradients(method: AttributionMethod, request: ExplainRequest) -> None:
+def method_problem(
+    method: AttributionMethod, model: ModelWrapper, arrays: list[np.ndarray], input_index: int
+) -> str | None:
+    """Why ``method`` cannot explain input ``input_index`` of this model (``None`` when it can)."""
+    if not method.needs_gradients:
+        return None
+    if not model.differentiable:
+        return f"'{method.name}' needs gradients, but this model has no differentiable view ({model.differentiable_reason})"
+    if len(arrays) > 1:
+        return f"'{method.name}' explains single-input models only (this one has {len(arrays)} inputs)"
+    if arrays[input_index].dtype.kind != "f":
+        spec = model.inputs[input_index].name
+        return f"input '{spec}' holds {arrays[input_index].dtype} values (e.g. token ids), which have no gradient"
+    if method.name in ("gradcam", "layercam") and not _has_spatial_layer(model, arrays):
+        return f"'{method.name}' needs a spatial (4-D) layer and this model has none"
+    return None
+
+
+def _has_spatial_layer(model: ModelWrapper, arrays: list[np.ndarray]) -> bool:
+    from leapscope.analysis.attribution.cam import spatial_layers
+
+    return bool(spatial_layers(model, arrays))
+
+
+def _check_gradients(method: AttributionMethod, model: ModelWrapper, arrays: list[np.ndarray], index: int) -> None:
     """What every gradient method needs: a differentiable view, one input, float values."""
-    model = request.model
     if not model.differentiable:
         raise ModelError(
             f"explain: '{method.name}' needs gradients, but this model has no differentiable view "
             f"({model.differentiable_reason}); fix: use method='occlusion'"
         )
-    if len(request.arrays) > 1:
+    if len(arrays) > 1:
         raise LeapscopeError(
             "explain: gradient methods explain single-input models; use method='occlusion' for several inputs"
         )
-    if request.x.dtype.kind != "f":
+    if arrays[index].dtype.kind != "f":
         raise LeapscopeError(
-            f"explain: input '{model.inputs[request.input_index].name}' holds {request.x.dtype} values (e.g. token ids), which "
+            f"explain: input '{model.inputs[index].name}' holds {arrays[index].dtype} values (e.g. token ids), which "
             "have no gradient; use method='occlusion'"
         )

@@ -9,6 +9,7 @@ A method is a subclass of :class:`AttributionMethod` decorated with :func:`regis
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict
 
@@ -51,7 +52,7 @@ class Attribution:
     values : ndarray, same shape and layout as the explained input (B, ...)
     method : str
     target : list of int
-        The explained output class per sample (-1 when the loss is explained).
+        The explained class (or dense-output channel) per sample; -1 for the loss or one output element.
     layer : str or None
         The layer of Grad-CAM / LayerCAM.
     completeness_error : ndarray of shape (B,) or None
@@ -67,6 +68,10 @@ class Attribution:
     completeness_error: np.ndarray | None = None
     channel_axis: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what was explained, in words, per sample ("sum of channel 0 (text) over predicted-positive pixels (812 of 4096)")
+    descriptions: list[str] = field(default_factory=list)
+    #: (B, *output shape) float32: the explained score is ``sum(weights * output)`` (None for a loss target)
+    weights: np.ndarray | None = None
 
     def heatmap(self) -> np.ndarray:
         """(B, H, W) (or (B, T) for 1-D inputs): attributions summed over the channel axis."""
@@ -126,11 +131,21 @@ def select_output(out: Any, out_index: int) -> Any:
 
 
 class Scorer:
-    """What is explained, per sample: the score of a class, or the loss against the ground truth."""
+    """What is explained, per sample: ``sum(weights * output)`` (a class score, a channel's sum over a
+    region, one element; see :mod:`.targets`), or the loss against the ground truth.
 
-    def __init__(self, targets: list[int], loss: str | None = None, ground_truth: np.ndarray | None = None):
+    ``loss`` is a built-in loss name or a torch-differentiable callable ``(gt, prediction) -> (B,)``
+    that receives the prediction in its real (B, ...) shape (:func:`.losses.differentiable_loss`).
+    """
+
+    def __init__(
+        self,
+        weights: np.ndarray | None,
+        loss: str | Callable[[Any, Any], Any] | None = None,
+        ground_truth: np.ndarray | None = None,
+    ):
         torch = _torch()
-        self.targets = torch.tensor(targets)
+        self.weights = None if weights is None else torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32))
         self.loss = loss
         self.gt = (
             None if ground_truth is None else torch.from_numpy(np.ascontiguousarray(ground_truth, dtype=np.float32))
@@ -139,8 +154,12 @@ class Scorer:
     def __call__(self, out: Any, index: Any) -> Any:
         """(B,) scores of the batch ``out`` whose samples are ``index`` (a tensor of sample positions)."""
         if self.loss is not None:
-            return torch_loss(self.loss, out, self.gt[index])  # type: ignore[index]
-        return out.reshape(len(out), -1).gather(1, self.targets[index].view(-1, 1)).squeeze(1)
+            gt = self.gt[index]  # type: ignore[index]
+            if isinstance(self.loss, str):
+                return torch_loss(self.loss, out, gt)
+            return self.loss(gt, out)
+        weights = self.weights[index]  # type: ignore[index]
+        return (out.reshape(len(out), -1) * weights.reshape(len(weights), -1).to(out.dtype)).sum(1)
 
 
 def forward_scores(module: Any, out_index: int, scorer: Scorer, index: Any) -> Any:

@@ -22,24 +22,67 @@ from leapscope.analysis.attribution.base import (
     register,
 )
 from leapscope.exceptions import LeapscopeError
-from leapscope.models import ModelWrapper
+from leapscope.models import LayerInfo, ModelWrapper
 
-__all__ = ["GradCam", "LayerCam", "default_cam_layer", "spatial_size", "upsample"]
+__all__ = ["GradCam", "LayerCam", "default_cam_layer", "spatial_layers", "spatial_size", "upsample"]
 
 
-def default_cam_layer(wrapper: ModelWrapper) -> str:
-    """The last layer whose output is spatial (4-D): a convolution or what follows it.
+_CAM_TYPES = ("conv", "relu", "activation", "sigmoid", "swish", "silu", "gelu", "clip", "batchnorm", "add", "concat")
+
+
+def _channels(layer: LayerInfo, layout: str) -> int | None:
+    shape = layer.output_shape or ()
+    return shape[3] if layout == "NHWC" and len(shape) == 4 else (shape[1] if len(shape) == 4 else None)
+
+
+def spatial_layers(wrapper: ModelWrapper, arrays: list[np.ndarray] | None = None) -> list[LayerInfo]:
+    """The layers with a batched 4-D output (Grad-CAM / LayerCAM candidates), canonical names, in order.
+
+    A torch model learns its layers' shapes on its first forward pass: with ``arrays`` (a batch of
+    its inputs) and no shape known yet, one sample is run first."""
+    layers = wrapper.layer_info()
+    if arrays is not None and layers and all(layer.output_shape is None for layer in layers):
+        wrapper.predict([a[:1] for a in arrays])
+        layers = wrapper.layer_info()
+    return [layer for layer in layers if layer.is_spatial]
+
+
+def default_cam_layer(wrapper: ModelWrapper, arrays: list[np.ndarray] | None = None) -> str:
+    """The deepest spatial feature layer: the last layer with a 4-D output of more than one channel
+    whose type is a convolution, activation, normalization, sum or concatenation (else the last 4-D
+    layer of more than one channel, else the last 4-D layer). A dense model's 1-channel output map is
+    not a feature layer, so a segmentation net gets its last feature map before the head.
 
     Raises
     ------
     LeapscopeError
-        No layer has a known 4-D output (pass ``layer=``).
+        No layer has a known 4-D output: the message says Grad-CAM / LayerCAM do not apply and what does.
     """
-    spatial = [layer for layer in wrapper.layers() if layer.output_shape is not None and len(layer.output_shape) == 4]
+    spatial = spatial_layers(wrapper, arrays)
     if not spatial:
-        raise LeapscopeError("explain: the model has no layer with a known 4-D output; pass layer=")
-    convs = [layer for layer in spatial if "conv" in layer.type.lower() or layer.type.lower() in ("relu", "activation")]
-    return (convs or spatial)[-1].name
+        raise LeapscopeError(
+            f"explain: Grad-CAM / LayerCAM need a spatial (4-D) layer and this {wrapper.framework} model has none "
+            "(`leapscope layers MODEL` lists its layers); methods that apply: saliency, input_x_gradient, "
+            "integrated_gradients, smoothgrad, occlusion"
+        )
+    layout = wrapper.internal_layout
+    # a dense model's head (its C-class logits / softmax maps) is its output again, not a feature layer
+    head = _output_channels(wrapper, arrays, layout)
+    wide = [layer for layer in spatial if (_channels(layer, layout) or head + 1) > head]
+    typed = [layer for layer in wide if any(t in layer.type.lower() for t in _CAM_TYPES)]
+    return (typed or wide or spatial)[-1].name
+
+
+def _output_channels(wrapper: ModelWrapper, arrays: list[np.ndarray] | None, layout: str) -> int:
+    """Channels of the model's first output when it is a 4-D map (a segmentation head), else 1."""
+    spec = wrapper.outputs[0].shape if wrapper.outputs else None
+    shape: tuple[Any, ...] | None = tuple(spec) if spec is not None else None
+    if shape is None and arrays is not None:  # a torch module declares no output shape
+        shape = tuple(wrapper.predict([a[:1] for a in arrays])[0].shape)
+    if shape is None or len(shape) != 4:
+        return 1
+    channels = shape[3] if layout == "NHWC" else shape[1]
+    return channels if isinstance(channels, int) and channels > 1 else 1
 
 
 def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -86,7 +129,10 @@ class _Cam(AttributionMethod):
         import torch
 
         x, model, channel_axis = request.x, request.model, request.channel_axis
-        name = request.options.layer or default_cam_layer(model)
+        if request.options.layer:
+            name = model.canonical_layer(model.resolve_layers([request.options.layer])[0])
+        else:
+            name = default_cam_layer(model, request.arrays)
         chunk = request.options.batch_size or chunk_size(x[0].nbytes, 8)
         cams = np.concatenate(
             [

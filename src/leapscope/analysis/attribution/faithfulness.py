@@ -15,6 +15,7 @@ import numpy as np
 
 from leapscope.analysis.attribution.base import Attribution
 from leapscope.analysis.attribution.targets import output_index
+from leapscope.exceptions import LeapscopeError
 from leapscope.models import LayerInfo, ModelWrapper
 
 __all__ = ["deletion_auc", "insertion_auc", "randomization_check"]
@@ -30,7 +31,8 @@ def _curve(
     baseline: float,
     out_index: int,
 ) -> np.ndarray:
-    """Target probability after removing (or inserting) features in order of attribution; (B, steps + 1)."""
+    """The explained score (target probability; a dense target's weighted sum) after removing (or inserting)
+    features in order of attribution; (B, steps + 1)."""
     n = len(x)
     heat = attribution.heatmap().reshape(n, -1)
     order = np.argsort(-heat, axis=1)
@@ -39,6 +41,12 @@ def _curve(
     moved = (np.moveaxis(x, channel_axis, -1) if channel_axis is not None else x).reshape(n, features, -1)
     curves = np.zeros((n, steps + 1), np.float32)
     targets = np.asarray(attribution.target)
+    weights = None if attribution.weights is None else attribution.weights.reshape(n, -1)
+    if weights is None and (targets < 0).any():
+        raise LeapscopeError(
+            "deletion/insertion curves follow an explained score; this attribution explains a loss (target -1); "
+            "fix: explain a class or channel target"
+        )
     for step in range(steps + 1):
         k = round(features * step / steps)
         mask = np.zeros((n, features), bool)
@@ -49,7 +57,10 @@ def _curve(
         else:
             current = current.reshape(x.shape)
         out = model.predict([current.astype(x.dtype)])[out_index].reshape(n, -1)
-        curves[:, step] = out[np.arange(n), targets]
+        if weights is not None:  # the explained score itself: a class score, a channel's sum over a region
+            curves[:, step] = (out * weights).sum(1)
+        else:
+            curves[:, step] = out[np.arange(n), targets]
     return curves
 
 

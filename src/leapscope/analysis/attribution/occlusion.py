@@ -11,7 +11,7 @@ import numpy as np
 
 from leapscope.analysis.attribution.base import Attribution, AttributionMethod, ExplainRequest, register
 from leapscope.analysis.attribution.cam import spatial_size
-from leapscope.analysis.attribution.losses import torch_loss
+from leapscope.analysis.attribution.losses import numpy_loss_values
 
 __all__ = ["Occlusion", "window_shapes"]
 
@@ -33,10 +33,14 @@ def window_shapes(
 
 
 def _forward(request: ExplainRequest) -> Any:
-    """The perturbed-batch forward Captum calls: class scores (B', K), or (B',) losses."""
+    """The perturbed-batch forward Captum calls: (B',) explained scores (or losses) of perturbed copies.
+
+    ``index`` (an additional forward argument, expanded by Captum exactly like the inputs) gives the
+    sample each perturbed copy belongs to, so other inputs, ground truths and target weights follow it.
+    """
     import torch
 
-    x, index, inputs, loss, ground_truth = (
+    x, position, inputs, loss, ground_truth = (
         request.x,
         request.input_index,
         request.arrays,
@@ -44,18 +48,14 @@ def _forward(request: ExplainRequest) -> Any:
         request.ground_truth,
     )
 
-    def forward(t: Any) -> Any:
+    def forward(t: Any, index: Any) -> Any:
         batch = t.detach().numpy().astype(x.dtype)
-        # Captum stacks several perturbations per sample; repeat the other inputs to match
-        arrays = [batch if i == index else np.repeat(a, len(batch) // len(a), axis=0) for i, a in enumerate(inputs)]
-        out = request.model.predict(arrays)[request.out_index].reshape(len(batch), -1)
-        if loss is None:
-            return torch.from_numpy(out.astype(np.float32))
-        # the loss of each perturbed copy against its sample's ground truth
-        gt = np.repeat(ground_truth, len(batch) // len(ground_truth), axis=0)  # type: ignore[arg-type]
-        if isinstance(loss, str):
-            return torch_loss(loss, torch.from_numpy(out.astype(np.float32)), torch.from_numpy(gt))
-        return torch.from_numpy(np.asarray(loss(gt, out), np.float32))
+        rows = index.numpy()
+        arrays = [batch if i == position else a[rows] for i, a in enumerate(inputs)]
+        out = request.model.predict(arrays)[request.out_index]
+        if loss is not None and not isinstance(loss, str):  # a numpy loss, called with the real shapes
+            return torch.from_numpy(numpy_loss_values(loss, ground_truth[rows], out))  # type: ignore[index]
+        return request.scorer(torch.from_numpy(out.astype(np.float32)), index)
 
     return forward
 
@@ -76,13 +76,12 @@ class Occlusion(AttributionMethod):
         x = request.x
         shape, strides = window_shapes(x, request.channel_axis, request.options.window)
         baseline = float(np.asarray(request.baseline).flat[0])
-        target = None if request.loss is not None else torch.tensor(request.targets)
         attr = CaptumOcclusion(_forward(request)).attribute(
             torch.from_numpy(x.astype(np.float32)),
             sliding_window_shapes=shape,
             strides=strides,
             baselines=baseline,
-            target=target,
+            additional_forward_args=(torch.arange(len(x)),),
             perturbations_per_eval=16,
         )
         values = np.asarray(attr.numpy(), dtype=np.float32)

@@ -15,7 +15,14 @@ Every detector takes an :class:`AnalysisInput`, never reports a group smaller th
 :mod:`leapscope.analysis.neighbours`, metadata slices in :mod:`leapscope.analysis.slicing`.
 """
 
-from leapscope.analysis.insights.base import AnalysisInput, DetectOptions, Detector, detector_names, detectors
+from leapscope.analysis.insights.base import (
+    AnalysisInput,
+    DetectOptions,
+    Detector,
+    DismissedPairs,
+    detector_names,
+    detectors,
+)
 from leapscope.analysis.insights.distribution import domain_gap, out_of_distribution
 from leapscope.analysis.insights.duplicates import data_leakage, duplicates
 from leapscope.analysis.insights.explain import explain_group, suggested_test
@@ -28,6 +35,7 @@ __all__ = [
     "AnalysisInput",
     "DetectOptions",
     "Detector",
+    "DismissedPairs",
     "Insight",
     "InsightType",
     "data_leakage",

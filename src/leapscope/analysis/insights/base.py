@@ -21,6 +21,7 @@ from leapscope.exceptions import LeapscopeError
 __all__ = [
     "HELD_OUT",
     "AnalysisInput",
+    "DismissedPairs",
     "DetectOptions",
     "Detector",
     "detector_names",
@@ -33,6 +34,35 @@ __all__ = [
 HELD_OUT = ("validation", "test")
 
 _REGISTRY: dict[str, Detector] = {}
+
+
+@dataclass(frozen=True)
+class DismissedPairs:
+    """Pairs a user marked "not a duplicate" (per project): the duplicate and leakage detectors skip them.
+
+    Attributes
+    ----------
+    samples : frozenset of frozenset of (subset, sample_id) tuples
+    hashes : frozenset of frozenset of str; pairs of ``input_hash`` values
+    """
+
+    samples: frozenset[frozenset[tuple[str, str]]] = frozenset()
+    hashes: frozenset[frozenset[str]] = frozenset()
+
+    def __len__(self) -> int:
+        return len(self.samples) + len(self.hashes)
+
+    def covers(self, data: AnalysisInput, a: int, b: int) -> bool:
+        """Whether rows ``a`` and ``b`` of ``data`` form a dismissed pair (by samples, or by their input hashes)."""
+        if not self:
+            return False
+        key = frozenset({(str(data.subset[a]), str(data.sample_id[a])), (str(data.subset[b]), str(data.sample_id[b]))})
+        if key in self.samples:
+            return True
+        if data.input_hash is None or not self.hashes:
+            return False
+        ha, hb = data.input_hash[a], data.input_hash[b]
+        return bool(ha and hb and ha != hb and frozenset({str(ha), str(hb)}) in self.hashes)
 
 
 @dataclass
@@ -53,6 +83,8 @@ class AnalysisInput:
     metadata : DataFrame with N rows
     input_hash : ndarray of shape (N,), str or None
     latent_name : str or None; the latent space ``latent`` was read from (None: unknown or none)
+    dismissed : DismissedPairs; pairs marked "not a duplicate" in the run's project (skipped by the
+        ``duplicates`` and ``data_leakage`` detectors)
     """
 
     subset: np.ndarray
@@ -68,6 +100,7 @@ class AnalysisInput:
     metadata: pd.DataFrame
     input_hash: np.ndarray | None = None
     latent_name: str | None = None
+    dismissed: DismissedPairs = DismissedPairs()
 
     @property
     def n(self) -> int:
@@ -109,6 +142,8 @@ class Detector(ABC):
 
     name: ClassVar[str]
     needs_latent: ClassVar[bool] = True
+    #: the detector needs class labels (a prediction of kind ``class``); skipped on dense/regression runs
+    needs_classes: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -152,13 +187,23 @@ def detectors(names: list[str] | None = None) -> list[Detector]:
 
 
 def new_insight(data: AnalysisInput, rows: np.ndarray, severity: float, **fields: Any) -> Insight:
-    """An :class:`Insight` over ``rows`` (int indices into ``data``): severity clipped to [0, 1] and
-    rounded, sample ids looked up; ``fields`` are the other :class:`Insight` fields by name."""
+    """An :class:`Insight` over ``rows`` (int indices into ``data``), sample ids looked up; ``fields`` are the
+    other :class:`Insight` fields by name.
+
+    Severity and confidence come from :func:`leapscope.analysis.insights.severity.rate` (one formula per
+    type, from ``fields["statistics"]``); ``severity`` is used only for types without a rule.
+    """
+    from leapscope.analysis.insights.severity import rate
+
     rows = np.asarray(rows, dtype=np.int64)
+    rated, confidence = rate(
+        str(fields.get("type")), fields.get("statistics") or {}, str(fields.get("subset")), severity
+    )
     return Insight(
-        severity=round(float(np.clip(severity, 0.0, 1.0)), 4),
+        severity=rated,
         rows=rows.tolist(),
         sample_ids=[str(s) for s in data.sample_id[rows]],
+        confidence=confidence,
         **fields,
     )
 

@@ -29,7 +29,9 @@ def out_of_distribution(
     each one out). Reported per non-training subset when more samples exceed it
     than the calibration rate predicts (and at least ``min_samples``).
 
-    severity = min(1, excess share / 0.1) x (0.5 + 0.5 x [OOD loss significantly higher]).
+    severity: see :mod:`leapscope.analysis.insights.severity` (impact ``min(1, excess share / 0.1) x
+    (0.5 + 0.5 x [OOD loss significantly higher])`` times the confidence ``1 - p`` of a one-sided binomial
+    test of the far count against the calibration rate).
     """
     train = np.flatnonzero((data.subset == "training") & data.valid)
     out: list[Insight] = []
@@ -73,10 +75,16 @@ def _ood_insight(
         f"training data than {percentile:.0f}% of training samples do (mean cosine distance to {k} nearest "
         f"training latents > {threshold:.3g}).{loss_text} {sentence[0].upper() + sentence[1:]}."
     )
-    severity = min(1.0, (share - expected) / 0.1) * (0.5 + 0.5 * (p < 0.05))
+    severity = min(1.0, (share - expected) / 0.1) * (0.5 + 0.5 * (p < 0.05))  # x confidence: see severity.py
+    from scipy.stats import binomtest
+
+    p_far = float(binomtest(int(far.sum()), len(rows), expected, alternative="greater").pvalue)
     stats = {
         "n": int(far.sum()),
+        "n_subset": len(rows),
         "share": share,
+        "expected": expected,
+        "p_far": p_far,
         "threshold": threshold,
         "percentile": percentile,
         "mean_loss_in": loss_in,
@@ -149,7 +157,8 @@ def domain_gap(data: AnalysisInput, *, min_samples: int = 20, seed: int = 0, alp
     skipped: a class always differs in latent space. Reported when AUC >= 0.7 and the
     BH-adjusted loss p < ``alpha``.
 
-    severity = 2 x (AUC - 0.5) x r (rank-biserial of the loss).
+    severity: ``2 x (AUC - 0.5) x r`` (rank-biserial of the loss) times ``1 - p_adjusted`` (see
+    :mod:`leapscope.analysis.insights.severity`).
     """
     scope = data.valid & np.isfinite(data.loss)
     rows = np.flatnonzero(scope)

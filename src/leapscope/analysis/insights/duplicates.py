@@ -16,15 +16,25 @@ Two kinds of evidence, never mixed in one insight:
     median is 0 or more than ``COLLAPSE_SHARE`` (1%) of the representatives have
     ``nn <= COLLAPSE_REL x median`` (1e-6): many distinct inputs share one vector, so a small
     latent distance says nothing about the inputs. All-zero vectors ("dead" activations) are
-    never near-duplicates either.
+    never near-duplicates either;
+  - the latent is **saturated** (likewise no near claim) when more than ``COLLAPSE_SHARE`` (1%) of the
+    representatives have ``threshold <= nn < BULK_FLOOR x median``: no gap separates close pairs from
+    the bulk, closeness is a continuous lower tail (e.g. softmax probabilities, where every confident
+    sample crowds its class's corner), not a few outliers. Planted copies sit far below the threshold
+    and leave that gap empty.
 
-Severity (per insight, ``share`` = share of the subset's samples involved):
-``duplicates`` exact ``min(1, 10 x share)``, near ``NEAR_SEVERITY x min(1, 10 x share)``;
-``data_leakage`` exact ``min(1, 20 x share)``, near ``NEAR_SEVERITY x min(1, 20 x share)``.
-``NEAR_SEVERITY`` = 0.5, so a near claim never reaches 1.0 and ranks below an exact claim of the
-same size. Every insight's ``statistics["pairs"]`` lists pairs (first ``MAX_PAIRS``) with both
+Severity = impact x confidence (:mod:`leapscope.analysis.insights.severity`; ``share`` = share of
+the subset's samples involved): impact ``duplicates`` ``min(1, 10 x share)``, ``data_leakage``
+``min(1, 20 x share)``, x ``NEAR_SEVERITY`` (0.5) for near claims; confidence 1 for exact claims,
+``1 - p`` for near ones, where ``p = (#{bulk nn <= d} + 1) / (#bulk + 1)`` is the empirical chance
+that a sample of this run lies as close to its nearest neighbour as the claim's median pair
+distance ``d`` (``statistics["p_value"]``). A near claim never outranks an exact claim of the same
+size. Every insight's ``statistics["pairs"]`` lists pairs (first ``MAX_PAIRS``) with both
 samples (row, subset, sample_id), the distance, the space (``"input_hash"`` or the latent name)
 and the threshold; ``statistics["calibration"]`` holds the run's calibration.
+
+Pairs the project's users dismissed as "not a duplicate" (``AnalysisInput.dismissed``, stored in
+the catalog by :mod:`leapscope.runs.dismissals`) are never reported.
 """
 
 from __future__ import annotations
@@ -85,6 +95,11 @@ class _Graph:
     rep: np.ndarray  # (K,) representative row per key
     near: dict[int, dict[int, float]]  # key -> {other key: latent distance}
     calibration: Calibration
+    bulk: np.ndarray  # sorted bulk nearest-neighbour distances (for the near claims' p-values)
+
+    def p_value(self, distance: float) -> float:
+        """Empirical P(a bulk nearest-neighbour distance <= ``distance``), +1 smoothed."""
+        return float((np.searchsorted(self.bulk, distance, side="right") + 1) / (len(self.bulk) + 1))
 
 
 def _keys(data: AnalysisInput, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +155,21 @@ def calibrate(latent: np.ndarray, space: str = "latent") -> tuple[Calibration, n
     bulk = nn[nn >= BULK_FLOOR * median]
     cal.p1_nn = float(np.percentile(bulk, 1))
     cal.threshold = NEAR_FRACTION * cal.p1_nn
+    tail = float(np.mean((nn >= cal.threshold) & (nn < BULK_FLOOR * median)))
+    if tail > COLLAPSE_SHARE:
+        # no gap between would-be near-duplicates and the bulk: a saturated space (e.g. softmax
+        # probabilities, every confident sample crowding its class's corner) has a continuous lower tail
+        # of closeness, not a few outliers, so a small distance says nothing about the inputs there
+        cal.collapsed = True
+        cal.collapsed_share = float(np.mean(nn < BULK_FLOOR * median))
+        cal.threshold = None
+        cal.note = (
+            f"latent '{space}' is saturated ({tail:.1%} of distinct inputs lie between the near-duplicate threshold "
+            f"and {BULK_FLOOR} x the median nearest-neighbour distance, more than {COLLAPSE_SHARE:.0%}: no gap "
+            "separates close pairs from the rest): near-duplicates are not judged from it, only exact duplicates "
+            "(equal input_hash) are reported"
+        )
+        return cal, dead, nn
     cal.checked = True
     cal.note = (
         f"near-duplicate: Euclidean distance in latent '{space}' below {NEAR_FRACTION} x the 1st percentile "
@@ -156,7 +186,8 @@ def _graph(data: AnalysisInput) -> _Graph:
     key, rep = _keys(data, valid)
     space = data.latent_name or "latent"
     latent = data.latent[rep] if data.has_latent else np.zeros((len(rep), 0), np.float32)
-    cal, dead, _ = calibrate(latent, space)
+    cal, dead, nn = calibrate(latent, space)
+    bulk = np.sort(nn[np.isfinite(nn) & (nn >= BULK_FLOOR * (cal.median_nn or 0.0))]) if cal.checked else np.zeros(0)
     near: dict[int, dict[int, float]] = {}
     if cal.checked and cal.threshold is not None and cal.threshold > 0:
         x = np.asarray(latent, np.float64)
@@ -168,7 +199,7 @@ def _graph(data: AnalysisInput) -> _Graph:
                 b = int(b)
                 if b != a and not dead[b] and d < cal.threshold:
                     near.setdefault(a, {})[b] = float(d)
-    return _Graph(key=key, rep=rep, near=near, calibration=cal)
+    return _Graph(key=key, rep=rep, near=near, calibration=cal, bulk=bulk)
 
 
 def _sample(data: AnalysisInput, row: int) -> dict[str, Any]:
@@ -209,9 +240,12 @@ def _groups(pairs: list[tuple[int, int]], n: int) -> list[np.ndarray]:
     return [m for m in members if len(m) > 1]
 
 
-def _stats(kind: str, pairs: list[dict[str, Any]], cal: Calibration, threshold: float) -> dict[str, Any]:
+def _stats(kind: str, pairs: list[dict[str, Any]], graph: _Graph, threshold: float) -> dict[str, Any]:
+    cal = graph.calibration
     space = EXACT_SPACE if kind == "exact" else cal.space
+    median = float(np.median([p["distance"] for p in pairs])) if pairs else 0.0
     return {
+        "p_value": 0.0 if kind == "exact" else graph.p_value(median),
         "kind": kind,
         "space": space,
         "metric": "equal hash" if kind == "exact" else cal.metric,
@@ -242,6 +276,8 @@ def duplicates(data: AnalysisInput, *, min_groups: int = 1) -> list[Insight]:
         for r in rows:
             k = int(graph.key[r])
             if k in first:
+                if data.dismissed.covers(data, first[k], int(r)):
+                    continue
                 exact_edges.append((position[first[k]], position[int(r)]))
                 exact_pairs.append(_pair(data, first[k], int(r), 0.0, EXACT_SPACE, 0.0))
             else:
@@ -250,7 +286,7 @@ def duplicates(data: AnalysisInput, *, min_groups: int = 1) -> list[Insight]:
         near_pairs: list[dict[str, Any]] = []
         for k, rep_row in first.items():
             for other, d in graph.near.get(k, {}).items():
-                if other > k and other in first:
+                if other > k and other in first and not data.dismissed.covers(data, rep_row, first[other]):
                     near_edges.append((position[rep_row], position[first[other]]))
                     near_pairs.append(_pair(data, rep_row, first[other], d, cal.space, cal.threshold or 0.0))
         near_pairs.sort(key=lambda p: p["distance"])
@@ -277,8 +313,8 @@ def duplicates(data: AnalysisInput, *, min_groups: int = 1) -> list[Insight]:
                 explanation += f" Judged in latent space only: {cal.note}; check the pairs side by side."
             elif not cal.checked:
                 explanation += f" ({cal.note}.)"
-            stats = _stats(kind, pairs, cal, 0.0 if kind == "exact" else cal.threshold or 0.0)
-            stats.update(groups=len(groups), samples=len(members), largest=max(len(g) for g in groups))
+            stats = _stats(kind, pairs, graph, 0.0 if kind == "exact" else cal.threshold or 0.0)
+            stats.update(groups=len(groups), samples=len(members), largest=max(len(g) for g in groups), share=share)
             title = f"{subset}: {len(groups)} {'exact' if kind == 'exact' else 'near'}-duplicate groups"
             out.append(
                 new_insight(
@@ -322,9 +358,15 @@ def data_leakage(data: AnalysisInput, *, min_samples: int = 1) -> list[Insight]:
         for r in rows:
             k = int(graph.key[r])
             if k in train_row:
+                if data.dismissed.covers(data, int(r), train_row[k]):
+                    continue
                 found["exact"].append(_pair(data, int(r), train_row[k], 0.0, EXACT_SPACE, 0.0))
                 continue
-            partners = [(d, o) for o, d in graph.near.get(k, {}).items() if o in train_row]
+            partners = [
+                (d, o)
+                for o, d in graph.near.get(k, {}).items()
+                if o in train_row and not data.dismissed.covers(data, int(r), train_row[o])
+            ]
             if partners:
                 d, o = min(partners)
                 found["near"].append(_pair(data, int(r), train_row[o], d, cal.space, cal.threshold or 0.0))
@@ -346,7 +388,7 @@ def data_leakage(data: AnalysisInput, *, min_samples: int = 1) -> list[Insight]:
                 explanation += f" Judged in latent space only: {cal.note}; check the pairs side by side."
             elif not cal.checked:
                 explanation += f" ({cal.note}.)"
-            stats = _stats(kind, ordered, cal, 0.0 if kind == "exact" else cal.threshold or 0.0)
+            stats = _stats(kind, ordered, graph, 0.0 if kind == "exact" else cal.threshold or 0.0)
             stats.update(n=len(leaked), share=share)
             title = (
                 f"{subset}: {len(leaked)} samples {'exactly' if kind == 'exact' else 'nearly'} repeat training samples"

@@ -97,12 +97,16 @@ def explain_group(
     return "over-represented: " + "; ".join(p[1] for p in parts[:3]), stats, parts[0][2]
 
 
-def suggested_test(data: AnalysisInput, rows: np.ndarray, filt: str | None, subset: str) -> dict[str, Any] | None:
+def suggested_test(
+    data: AnalysisInput, rows: np.ndarray, filt: str | None, subset: str | list[str]
+) -> dict[str, Any] | None:
     """A filter + threshold that would catch a regression: today's value in the group, with a margin.
 
+    ``subset`` is one subset, or a list of pooled subsets (``subset in ['validation', 'test']``).
     With a metric: ``min`` = mean metric of ``rows`` - 0.05 (at least 0); else ``max`` = mean loss x 1.2.
     """
-    where = f"{SUBSET} == {subset!r}" + (f" and {filt}" if filt else "")
+    scope = f"{SUBSET} == {subset!r}" if isinstance(subset, str) else f"{SUBSET} in [{', '.join(map(repr, subset))}]"
+    where = scope + (f" and {filt}" if filt else "")
     if data.metric is not None and data.metric_name:
         value = float(np.nanmean(data.metric[rows]))
         return {

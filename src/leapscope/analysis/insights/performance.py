@@ -38,28 +38,34 @@ def low_performance(
 ) -> list[Insight]:
     """Latent clusters and metadata slices whose loss is significantly higher.
 
-    For every labeled subset, each k-means cluster (and each SliceLine-style
-    metadata slice: one or two predicates ``col == value`` / numeric quartile
-    bounds; Sagadeeva & Boehm 2021) is tested against the rest of the subset with a
-    one-sided Mann-Whitney U test on the loss; p-values are BH-adjusted per subset.
-    Reported when adjusted p < ``alpha``, rank-biserial r >= 0.2, and the group's
-    mean loss is at least 1.5x the rest's (ranks alone can favour a group whose
-    typical loss is higher but whose mean is lower). Held-out subsets are analysed
-    when the run has any (training losses say little about failures), else all.
+    The held-out subsets (every labeled subset but ``training``) are pooled into one scope
+    (a failing slice split 5/3/4 across validation and test is still one group of 12); a run
+    with no held-out subset is analysed per labeled subset. In the scope, each k-means cluster
+    (and each SliceLine-style metadata slice: one or two predicates ``col == value`` / numeric
+    quartile bounds; Sagadeeva & Boehm 2021) is tested against the rest with a one-sided
+    Mann-Whitney U test on the loss; p-values are BH-adjusted over the scope's tests.
+
+    Thresholds (all settable): a group has at least ``min_samples`` samples (``analyze
+    --min-group-size``) and at most half the scope, the scope at least ``2 * min_samples``;
+    reported when adjusted p < ``alpha`` (0.05), rank-biserial r >= 0.2, and the group's mean loss
+    is at least 1.5x the rest's (ranks alone can favour a group whose typical loss is higher but
+    whose mean is lower); at most ``max_slices`` (3) metadata slices per scope. The statistics keep
+    the per-subset figures (``per_subset``: n and mean loss of the group in each pooled subset).
 
     severity = r x size_factor(n), size_factor = min(1, log10(n) / 2).
     """
     out: list[Insight] = []
     labeled = labeled_subsets(data)
     held_out = [s for s in labeled if s != "training"]
-    for subset in held_out or labeled:
-        scope = (data.subset == subset) & np.isfinite(data.loss)
+    scopes = [held_out] if held_out else [[s] for s in labeled]
+    for subsets in scopes:
+        scope = np.isin(data.subset, subsets) & np.isfinite(data.loss)
         if scope.sum() < 2 * min_samples:
             continue
         tests = _group_tests(data, clusters, scope, min_samples)
         if not tests:
             continue
-        out += [_low_performance_insight(data, subset, scope, t) for t in _strongest(tests, alpha, max_slices)]
+        out += [_low_performance_insight(data, subsets, scope, t) for t in _strongest(tests, alpha, max_slices)]
     return out
 
 
@@ -100,8 +106,9 @@ def _strongest(tests: list[_GroupTest], alpha: float, max_slices: int) -> list[_
     return kept
 
 
-def _low_performance_insight(data: AnalysisInput, subset: str, scope: np.ndarray, t: _GroupTest) -> Insight:
+def _low_performance_insight(data: AnalysisInput, subsets: list[str], scope: np.ndarray, t: _GroupTest) -> Insight:
     loss, group, is_slice = data.loss, t.group, t.filt is not None
+    subset = "|".join(subsets)  # one subset's name, or the pooled held-out subsets ("validation|test")
     rows = np.flatnonzero(group)
     sentence, meta_stats, best_filter = explain_group(data.metadata, group, scope)
     inside, outside = float(np.nanmean(loss[group])), float(np.nanmean(loss[scope & ~group]))
@@ -114,17 +121,32 @@ def _low_performance_insight(data: AnalysisInput, subset: str, scope: np.ndarray
         "p_adjusted": t.q,
         "rank_biserial": t.r,
         "metadata": meta_stats,
+        "per_subset": {
+            name: {
+                "n": int((group & (data.subset == name)).sum()),
+                "mean_loss_in": _mean(loss[group & (data.subset == name)]),
+                "mean_loss_out": _mean(loss[scope & ~group & (data.subset == name)]),
+            }
+            for name in subsets
+        },
     }
     if data.metric is not None:
         stats["metric_in"] = float(np.nanmean(data.metric[group]))
         stats["metric_out"] = float(np.nanmean(data.metric[scope & ~group]))
     what = f"slice {t.filt}" if is_slice else t.name
+    shown = subset if len(subsets) == 1 else f"held-out ({' + '.join(subsets)})"
+    per_subset = (
+        ""
+        if len(subsets) == 1
+        else "; per subset: " + ", ".join(f"{k} {v['n']}" for k, v in stats["per_subset"].items())  # type: ignore[attr-defined]
+    )
     metric_text = (
         f", {data.metric_name} {stats['metric_in']:.3f} vs {stats['metric_out']:.3f}" if data.metric is not None else ""
     )
     explanation = (
-        f"{len(rows)} {subset} samples in {what} have mean {data.loss_name} {inside:.3g} vs {outside:.3g} for the "
-        f"rest of {subset}{metric_text} (Mann-Whitney p={t.q:.2g} after FDR, rank-biserial {t.r:.2f}); {sentence}."
+        f"{len(rows)} {shown} samples in {what} have mean {data.loss_name} {inside:.3g} vs {outside:.3g} for the "
+        f"rest of {shown}{metric_text} (Mann-Whitney p={t.q:.2g} after FDR, rank-biserial {t.r:.2f}){per_subset}; "
+        f"{sentence}."
     )
     return new_insight(
         data,
@@ -134,10 +156,16 @@ def _low_performance_insight(data: AnalysisInput, subset: str, scope: np.ndarray
         subset=subset,
         statistics=stats,
         explanation=explanation,
-        title=f"{subset}: {what} fails ({data.loss_name} {inside:.3g} vs {outside:.3g})",
-        suggested_test=suggested_test(data, rows, t.filt or best_filter, subset),
+        title=f"{shown}: {what} fails ({data.loss_name} {inside:.3g} vs {outside:.3g})",
+        suggested_test=suggested_test(data, rows, t.filt or best_filter, subsets[0] if len(subsets) == 1 else subsets),
         extra={"group_kind": "slice" if is_slice else "cluster"},
     )
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """The mean of the finite values (None when there is none: JSON-safe)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else None
 
 
 def overfitting(

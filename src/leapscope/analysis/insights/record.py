@@ -29,8 +29,8 @@ class Insight:
     ----------
     type : InsightType
     severity : float in [0, 1]
-        How much it matters; each detector documents its formula. Insights are
-        ranked by it.
+        ``impact x confidence`` (formula per type: :mod:`leapscope.analysis.insights.severity`,
+        docs/insights.md), comparable across types. Insights are ranked by it.
     subset : str
         The subset it concerns (``"validation"``, or ``"validation|training"`` for
         cross-subset findings).
@@ -45,6 +45,10 @@ class Insight:
         ``{"filter": <filter: column op literal [and ...]>, "metric": <column>, "min"|"max": <threshold>}``.
     title : str
         One line for lists.
+    confidence : float in [0, 1] or None
+        How sure the finding is real: ``1 - p`` of the detector's test, or a calibrated mean
+        probability (``mislabeled``); None for detector types without a rule (and insights stored
+        before confidences existed).
     """
 
     type: InsightType
@@ -57,6 +61,7 @@ class Insight:
     title: str
     suggested_test: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (inverse of :meth:`from_dict`)."""
@@ -65,4 +70,5 @@ class Insight:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Insight:
         """The insight of a :meth:`to_dict` dict."""
-        return cls(**data)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})

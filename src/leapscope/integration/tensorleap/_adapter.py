@@ -101,7 +101,6 @@ def _integration_test(
 def _warn_unsupported(setup: Any, entry: Path) -> None:
     """Say which registered parts leapscope does not run yet (they are ignored, never an error)."""
     parts = {
-        "custom latent spaces (@tensorleap_custom_latent_space)": setup.custom_latent_spaces,
         "custom layers (@tensorleap_custom_layer)": setup.custom_layers,
         "element instances (@tensorleap_instances_masks_encoder)": setup.instance_masks,
         "simulations (@tensorleap_simulation)": setup.simulations,
@@ -249,6 +248,7 @@ def load_tensorleap(root: Path, entry: Path, leap_config: dict[str, Any]) -> Any
         integration.input_encoders = inputs
         integration.gt_encoders = gts
         integration.metadata = tr.metadata()
+        integration.latent_spaces = tr.latent_spaces()  # @tensorleap_custom_latent_space -> @ls.latent_space
         wiring = _read_wiring(root, entry, state)
         integration.visualizers, integration.metrics, integration.losses, calls = tr.wired(wiring)
         integration.model_loader = tr.model_loader(_find_load_model(binder, helpers), wiring)

@@ -44,9 +44,13 @@ from leapscope.sdk._decorators import (
     Prediction,
     Visualizer,
 )
+from leapscope.sdk._latent import LatentSpace
 from leapscope.sdk._subset import Subset
 
 log = logging.getLogger("leapscope.tensorleap")
+
+#: code-loader visualizer type (``LeapDataType``) -> the prediction kind a visualizer of it draws
+_VISUAL_KINDS = {"ImageMask": "dense", "TextMask": "dense", "ImageWithBBox": "boxes"}
 
 
 class _Translation:
@@ -171,18 +175,68 @@ class _Translation:
             out[md.name] = _locate(md, handler.function, _label("tensorleap_metadata", handler.name, handler.function))  # type: ignore[assignment]
         return out
 
+    def latent_spaces(self) -> dict[str, LatentSpace]:
+        """``@tensorleap_custom_latent_space`` functions computed from the dataset ``(sample_id,
+        preprocess_response)`` as per-sample ``@ls.latent_space`` s (stored full width: code-loader's
+        optional ``reduce`` is not applied). Model-computed and instance-aware ones are not supported yet
+        (a warning; they are ignored)."""
+        out: dict[str, LatentSpace] = {}
+        for key, handler in (getattr(self.setup, "custom_latent_spaces", None) or {}).items():
+            computed = str(getattr(handler.computed_at, "value", handler.computed_at))
+            if computed != "dataset" or getattr(handler, "instance_aware", False):
+                log.warning(
+                    "custom latent space '%s' is computed from the model's outputs (or per instance), which leapscope "
+                    "does not support yet; it is ignored",
+                    getattr(handler, "name", key),
+                )
+                continue
+            function = self.binder.wrap(handler.function)
+
+            def space(sample_id: Any, subset: Subset, function: Callable[..., Any] = function) -> Any:
+                response = subset.data
+                if getattr(response, "is_grouped", False):
+                    return function([sample_id], response)[0]
+                return function(sample_id, response)
+
+            latent = LatentSpace(space, _name(handler.name))
+            label = _label("tensorleap_custom_latent_space", handler.name, handler.function)
+            out[latent.name] = _locate(latent, handler.function, label)  # type: ignore[assignment]
+        return out
+
     # model -------------------------------------------------------------------------
-    def predictions(self) -> list[Prediction]:
+    def predictions(self, wiring: TLWiring | None = None) -> list[Prediction]:
+        """code-loader's ``PredictionTypeHandler`` s (name, labels, channel_dim; code-loader has no kind) as
+        :class:`Prediction` s, each with the kind hinted by the visualizers that draw it (:meth:`kind_hints`)."""
+        hints = self.kind_hints(wiring) if wiring is not None else {}
         preds = []
-        for p in self.setup.prediction_types:
+        for i, p in enumerate(self.setup.prediction_types):
             cd = p.channel_dim if isinstance(p.channel_dim, int) else -1
+            hint, source = hints.get(i, (None, None))
+            labels = [str(label) for label in p.labels] or None
             preds.append(
-                Prediction(_name(p.name), [str(label) for label in p.labels] or None, cd - 1 if cd > 0 else cd)
+                Prediction(_name(p.name), labels, cd - 1 if cd > 0 else cd, kind_hint=hint, hint_source=source)
             )
         return preds
 
+    def kind_hints(self, wiring: TLWiring) -> dict[int, tuple[Any, str]]:
+        """Prediction index -> (kind, where from) read off the visualizers wired to it: an ``ImageMask`` /
+        ``TextMask`` visualizer draws a dense map, an ``ImageWithBBox`` one draws boxes. Predictions drawn
+        by visualizers of different kinds, or by none of these, get no hint (their kind is inferred)."""
+        handlers = self._handlers()["visualizer"]
+        found: dict[int, dict[str, str]] = {}
+        for call in wiring.calls:
+            handler = handlers.get(call.handler) if call.kind == "visualizer" else None
+            if handler is None:
+                continue
+            vtype = str(getattr(handler.visualizer_handler_data.type, "value", handler.visualizer_handler_data.type))
+            kind = _VISUAL_KINDS.get(vtype)
+            for src in call.args.values():
+                if kind is not None and src.kind == "prediction":
+                    found.setdefault(src.index, {}).setdefault(kind, f"the {vtype} visualizer '{call.unique}'")
+        return {i: next(iter(kinds.items())) for i, kinds in found.items() if len(kinds) == 1}
+
     def model_loader(self, tl_load_model: Callable[[], Any] | None, wiring: TLWiring) -> ModelLoader:
-        predictions = self.predictions()
+        predictions = self.predictions(wiring)
         if tl_load_model is None:
             entry = self.entry
 

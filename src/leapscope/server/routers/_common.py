@@ -1,44 +1,22 @@
-"""Helpers shared by the routers: safe structured filters and DuckDB access to a run."""
+"""Helpers shared by the routers: safe structured filters, quoted identifiers, JSON-safe values."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 from fastapi import HTTPException
 
-from leapscope.store import FilterError, Run, parse_filter
+from leapscope.store import FilterError, parse_filter
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["connection", "json_safe", "parse_filters", "quote"]
-
-_CONNECTIONS: dict[str, duckdb.DuckDBPyConnection] = {}
-_LOCK = threading.Lock()
+__all__ = ["json_safe", "parse_filters", "quote"]
 
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def connection(run: Run) -> duckdb.DuckDBPyConnection:
-    """A cursor on a cached DuckDB connection whose table ``samples`` is the run's samples.
-
-    A complete run is immutable, so its samples are loaded once into an in-memory
-    DuckDB table (no Parquet decoding per request).
-    """
-    with _LOCK:
-        con = _CONNECTIONS.get(run.id)
-        if con is None:
-            con = duckdb.connect()
-            con.register("samples_arrow", run.samples)
-            con.execute("CREATE TABLE samples AS SELECT * FROM samples_arrow")  # a table, so every cursor sees it
-            con.unregister("samples_arrow")
-            _CONNECTIONS[run.id] = con
-        return con.cursor()
 
 
 def parse_filters(filters: list[str], columns: pa.Schema | Iterable[str]) -> tuple[str, list[Any]]:

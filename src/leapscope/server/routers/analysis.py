@@ -143,6 +143,11 @@ def aggregate(run_id: str, column: str, by: str = "", agg: str = "mean", s: Stat
     "/runs/{run_id}/confusion", operation_id="confusionMatrix", tags=["aggregates"], response_model=Data[Confusion]
 )
 def confusion(run_id: str, subset: str | None = None, s: State = Depends(state)) -> dict[str, Any]:
-    """The confusion matrix (ground truth rows, predicted columns) of the first labeled prediction."""
-    labels, matrix = services.confusion_matrix(s.run(run_id), subset=subset)
+    """The confusion matrix (ground truth rows, predicted columns) of the first class prediction; empty
+    labels and matrix (not applicable, not an error) for runs without one (dense, regression...)."""
+    run = s.run(run_id)
+    reason = services.confusion_reason(run)
+    if reason is not None:
+        return {"data": {"labels": [], "matrix": [], "reason": reason}}
+    labels, matrix = services.confusion_matrix(run, subset=subset)
     return {"data": {"labels": labels, "matrix": matrix.tolist()}}

@@ -10,7 +10,18 @@ from fastapi import APIRouter, Depends, HTTPException
 from leapscope import runs as services
 from leapscope.exceptions import LeapscopeError, StoreError
 from leapscope.server._deps import State, state
-from leapscope.server._schemas import AggregateEnvelope, CreateTestRequestBody, Data, ProjectBody, SavedTest
+from leapscope.server._schemas import (
+    AggregateEnvelope,
+    CreateTestRequestBody,
+    Data,
+    Dismissal,
+    DismissRequestBody,
+    PairEnd,
+    ProjectBody,
+    SavedTest,
+    Undismissed,
+    UndismissRequestBody,
+)
 from leapscope.server._security import DecodedRoute
 from leapscope.server.routers.runs import run_body
 from leapscope.store import Run
@@ -106,3 +117,45 @@ def create_test(project: str, body: CreateTestRequestBody, s: State = Depends(st
     except LeapscopeError as exc:  # FilterError included
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     return {"data": body.model_dump()}
+
+
+def _end(end: PairEnd) -> dict[str, str]:
+    return {k: v for k, v in end.model_dump().items() if v is not None}
+
+
+@router.get("/projects/{project}/dismissals", operation_id="listDismissals", response_model=Data[list[Dismissal]])
+def list_dismissals(project: str, s: State = Depends(state)) -> dict[str, Any]:
+    """The project's "not a duplicate" dismissals, oldest first (404 for an unknown project)."""
+    _project(s, project)
+    return {"data": [d.to_dict() for d in services.list_dismissals(s.workspace, project)]}
+
+
+@router.post("/projects/{project}/dismissals", operation_id="dismissPair", response_model=Data[Dismissal])
+def dismiss_pair(project: str, body: DismissRequestBody, s: State = Depends(state)) -> dict[str, Any]:
+    """Mark a pair "not a duplicate": later analyses of the project's runs never report it as a
+    duplicate or as leakage (re-analyze the run to update its insights). Idempotent; the pair is unordered.
+
+    Name both ends by ``subset`` + ``sample_id``, or both by ``input_hash``; 422 otherwise (or for
+    the same sample twice); 404 for an unknown project.
+    """
+    _project(s, project)
+    try:
+        found = services.dismiss_pair(s.workspace, project, _end(body.a), _end(body.b), reason=body.reason)
+    except StoreError:
+        raise
+    except LeapscopeError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return {"data": found.to_dict()}
+
+
+@router.delete("/projects/{project}/dismissals", operation_id="undismissPair", response_model=Data[Undismissed])
+def undismiss_pair(project: str, body: UndismissRequestBody, s: State = Depends(state)) -> dict[str, Any]:
+    """Forget the dismissal of a pair (either order); ``removed`` says whether there was one."""
+    _project(s, project)
+    try:
+        removed = services.undismiss_pair(s.workspace, project, _end(body.a), _end(body.b))
+    except StoreError:
+        raise
+    except LeapscopeError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return {"data": {"removed": removed}}

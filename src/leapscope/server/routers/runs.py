@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from leapscope import runs as services
+from leapscope.exceptions import LeapscopeError
+from leapscope.server import _render
 from leapscope.server._deps import State, state
-from leapscope.server._schemas import Data, RunBody, RunDetail, TestResultBody
+from leapscope.server._schemas import Data, ExplainMethod, Layers, RunBody, RunDetail, TestResultBody
 from leapscope.server._security import DecodedRoute
 from leapscope.store import Run
 from leapscope.store._schema import EXPLANATIONS_DIR, INSIGHTS_FILE
@@ -16,6 +23,8 @@ from leapscope.store._schema import EXPLANATIONS_DIR, INSIGHTS_FILE
 __all__ = ["RunBody", "router", "run_body"]
 
 router = APIRouter(tags=["runs"], route_class=DecodedRoute)
+
+_JSON = "application/json"
 
 
 def run_body(run: Run) -> dict[str, Any]:
@@ -42,7 +51,8 @@ def list_runs(project: str | None = None, s: State = Depends(state)) -> dict[str
 
 @router.get("/runs/{run_id}", operation_id="getRun", response_model=Data[RunDetail], response_model_exclude_unset=True)
 def get_run(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
-    """A run with its manifest; a complete run also with its columns, metadata columns, explanations and ``analyzed``."""
+    """A run with its manifest and the kind of each prediction; a complete run also with its columns,
+    metadata columns, explanations and ``analyzed``."""
     run = s.run(run_id)
     body: dict[str, Any] = {**run_body(run), "manifest": run.manifest}
     if run.status == "complete":
@@ -51,7 +61,41 @@ def get_run(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
         body["metadata_columns"] = services.metadata_columns(run)
         body["explanations"] = sorted(p.stem for p in (run.dir / EXPLANATIONS_DIR).glob("*.npy"))
         body["analyzed"] = (run.dir / INSIGHTS_FILE).exists()
+    with contextlib.suppress(LeapscopeError):  # an odd or partly written manifest: the rest still renders
+        body["prediction_kinds"] = {p.name: p.resolved_kind for p in run.typed_manifest.predictions}
     return {"data": body}
+
+
+async def _cached(s: State, run: Run, what: str, fn: Callable[..., Any]) -> Any:
+    """``fn(workspace, run_id)`` in the explanation pool, once per run and integration/model file stamp."""
+    stamp = (what, _render.integration_stamp(run))
+    cached = _MODEL_FACTS.get(run.id)
+    if cached is not None and stamp in cached:
+        return cached[stamp]
+    value = await s.explain.run(fn, s.path, run.id)
+    _MODEL_FACTS.setdefault(run.id, {})[stamp] = value
+    return value
+
+
+_MODEL_FACTS: dict[str, dict[tuple[Any, ...], Any]] = {}
+
+
+@router.get("/runs/{run_id}/layers", operation_id="listLayers", response_model=Data[Layers])
+async def list_layers(run_id: str, s: State = Depends(state)) -> Response:
+    """The run's model layers for a layer picker: canonical names, types, output shapes, ``spatial``
+    (Grad-CAM / LayerCAM can use it), the default latent and CAM layers.
+
+    Loads the model in an explanation worker (where it stays warm for the heatmaps that follow).
+    """
+    run = await run_in_threadpool(s.run, run_id)
+    return Response(orjson.dumps({"data": await _cached(s, run, "layers", _render.model_layers)}), media_type=_JSON)
+
+
+@router.get("/runs/{run_id}/methods", operation_id="listExplainMethods", response_model=Data[list[ExplainMethod]])
+async def list_methods(run_id: str, s: State = Depends(state)) -> Response:
+    """Every attribution method and whether it applies to the run's model (``reason`` says why not)."""
+    run = await run_in_threadpool(s.run, run_id)
+    return Response(orjson.dumps({"data": await _cached(s, run, "methods", _render.explain_methods)}), media_type=_JSON)
 
 
 @router.get("/runs/{run_id}/tests", operation_id="runTests", response_model=Data[list[TestResultBody]])

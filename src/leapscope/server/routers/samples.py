@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from leapscope import runs as services
-from leapscope.exceptions import LeapscopeError, NotFoundError, StoreError
+from leapscope.exceptions import FilterError, NotFoundError
 from leapscope.server import _render
 from leapscope.server._deps import State, state
+from leapscope.server._index import RunIndex, page_body
 from leapscope.server._schemas import (
     ChartPayload,
     Data,
+    ExplainTarget,
     PointsEnvelope,
     SampleBody,
     SamplesPage,
@@ -23,86 +30,144 @@ from leapscope.server._schemas import (
     SimilarEnvelope,
 )
 from leapscope.server._security import DecodedRoute
-from leapscope.server.routers._common import connection, json_safe, parse_filters, quote
+from leapscope.server.routers._common import json_safe
 from leapscope.store._schema import GT_PREFIX, INSIGHTS_FILE, KEY_COLUMNS, LABEL_SUFFIX, PRED_PREFIX
 
 router = APIRouter(tags=["samples"], route_class=DecodedRoute)
 
-
-def _row_filter(run: Any, insight: int | None, cluster: int | None) -> list[int] | None:
-    if insight is None and cluster is None:
-        return None
-    path = run.dir / INSIGHTS_FILE
-    if not path.exists():
-        raise StoreError(f"run {run.id} has no insights yet; analyze it first")
-    stored = json.loads(path.read_text())
-    if insight is not None:
-        if not 0 <= insight < len(stored["insights"]):
-            raise NotFoundError(f"run {run.id} has {len(stored['insights'])} insights; no insight {insight}")
-        return list(stored["insights"][insight]["rows"])
-    return [i for i, c in enumerate(stored["clusters"]) if c == cluster]
+#: the explanation regions a request may name (never a mask file: that would read a server path)
+REGION_PATTERN = r"^(positive|all|gt|gt:[A-Za-z0-9_.-]{1,200}|box:-?[0-9.]+,-?[0-9.]+,-?[0-9.]+,-?[0-9.]+)$"
 
 
-@router.get("/runs/{run_id}/samples", operation_id="listSamples", response_model=SamplesPage)
-def list_samples(run_id: str, q: Annotated[SamplesQuery, Query()], s: State = Depends(state)) -> dict[str, Any]:
-    """A page of samples: filter by subset, ``where`` (``column op value``), insight, cluster or rows."""
-    subset, where, rows, sort, offset, limit = q.subset, q.where, q.rows, q.sort, q.offset, q.limit
-    insight, cluster = q.insight, q.cluster
-    run = s.run(run_id)
-    schema = run.samples.schema
-    names = [f.name for f in schema]
-    scalar = [f.name for f in schema if not str(f.type).startswith("list")]  # vectors stay out of list pages
-    clause, params = parse_filters(where, schema)
-    clauses = [clause] if clause else []
-    if subset:
-        clauses.append("subset = ?")
-        params.append(subset)
-    chosen = _row_filter(run, insight, cluster)
-    if rows:
+_JSON = "application/json"
+
+
+def _json(body: bytes) -> Response:
+    """A JSON answer already serialised (by orjson / the run index): no re-validation on the way out."""
+    return Response(body, media_type=_JSON)
+
+
+def _chosen(s: State, index: RunIndex, q: SamplesQuery) -> tuple[list[int] | None, Any]:
+    """The row numbers an insight, cluster or ``rows`` picks (None: no such filter) and the stamp of
+    ``insights.json`` they were read from (part of the selection's cache key)."""
+    chosen: list[int] | None = None
+    stamp: Any = None
+    if q.insight is not None or q.cluster is not None:
+        stamp, stored = s.indexes.insights(index.run)
+        if q.insight is not None:
+            if not 0 <= q.insight < len(stored["insights"]):
+                raise NotFoundError(
+                    f"run {index.run.id} has {len(stored['insights'])} insights; no insight {q.insight}"
+                )
+            chosen = list(stored["insights"][q.insight]["rows"])
+        else:
+            chosen = [i for i, c in enumerate(stored["clusters"]) if c == q.cluster]
+    if q.rows:
         # isdecimal + isascii: int() of '²' or of a 5,000-digit string fails or is out of any row range
         chosen = [
-            int(r) for r in rows.split(",") if r.strip().isascii() and r.strip().isdecimal() and len(r.strip()) <= 18
+            int(r) for r in q.rows.split(",") if r.strip().isascii() and r.strip().isdecimal() and len(r.strip()) <= 18
         ]
-    if chosen is not None:
-        clauses.append("row IN (SELECT unnest(?))")
-        params.append(chosen)
-    order = "row"
-    if sort:
-        column = sort.lstrip("-")
-        if column not in names:
-            raise LeapscopeError(f"sort: unknown column '{column}'")
-        order = f"{quote(column)} {'DESC' if sort.startswith('-') else 'ASC'} NULLS LAST, row"
-    where_sql = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    cur = connection(run)
-    cols = ", ".join(quote(c) for c in scalar)
-    # identifiers were checked against the schema above; values are bound parameters
-    counted = cur.execute(f"SELECT count(*) FROM samples{where_sql}", params).fetchone()  # noqa: S608 - quoted identifiers, bound values
-    total = int(counted[0]) if counted else 0
-    query = f"SELECT {cols} FROM samples{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}"  # noqa: S608 - quoted identifiers, int limit/offset
-    result = cur.execute(query, params).fetchall()
-    data = [{k: json_safe(v) for k, v in zip(scalar, row, strict=True)} for row in result]
-    return {"data": data, "total": total, "next_offset": offset + limit if offset + limit < total else None}
+    return chosen, stamp
 
 
-def _sample_row(s: State, run_id: str, subset: str, sample_id: str) -> dict[str, Any]:
-    run = s.run(run_id)
-    cur = connection(run)
-    result = cur.execute("SELECT * FROM samples WHERE subset = ? AND sample_id = ?", [subset, sample_id])
-    row = result.fetchone()
-    if row is None:
-        raise NotFoundError(f"run {run_id} has no sample {sample_id!r} in subset '{subset}'")
-    names = [d[0] for d in result.description]
-    return {k: json_safe(v) for k, v in zip(names, row, strict=True)}
+def _query_parameters() -> dict[str, Any]:
+    """The OpenAPI query parameters FastAPI writes for ``q: Annotated[SamplesQuery, Query()]``.
+
+    :func:`list_samples` validates its query itself (one pydantic call instead of FastAPI's
+    per-field dependency solving, the largest cost of a page request); its documented
+    parameters stay exactly what FastAPI would generate.
+    """
+    from fastapi import FastAPI
+
+    probe = FastAPI()
+
+    @probe.get("/{run_id}")
+    def documented(run_id: str, q: Annotated[SamplesQuery, Query()]) -> None:
+        return None
+
+    parameters = probe.openapi()["paths"]["/{run_id}"]["get"]["parameters"]
+    return {"parameters": [p for p in parameters if p["in"] == "query"]}  # FastAPI adds the path's own
+
+
+_LIST_FIELDS = frozenset(n for n, f in SamplesQuery.model_fields.items() if str(f.annotation).startswith("list"))
+
+
+def _samples_query(request: Request) -> SamplesQuery:
+    """The validated query of a samples page. Raises RequestValidationError (422 Problem) like FastAPI."""
+    params = request.query_params
+    raw: dict[str, Any] = {}
+    for name in SamplesQuery.model_fields:
+        if name in _LIST_FIELDS:
+            values = params.getlist(name)
+            if values:
+                raw[name] = values
+        elif name in params:
+            raw[name] = params[name]
+    try:
+        return SamplesQuery.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            {**e, "loc": ("query", *e.get("loc", ()))} for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise RequestValidationError(errors) from None
+
+
+@router.get(
+    "/runs/{run_id}/samples",
+    operation_id="listSamples",
+    response_model=SamplesPage,
+    openapi_extra=_query_parameters(),
+)
+async def list_samples(run_id: str, request: Request, s: State = Depends(state)) -> Response:
+    """A page of samples: filter by subset, ``where`` (``column op value``), insight, cluster or rows.
+
+    Answered from the run's read index (:mod:`leapscope.server._index`): the matching rows are
+    selected once per distinct query and each page is a slice of that selection.
+    """
+    q = _samples_query(request)
+    index = await s.index(run_id)
+    chosen, stamp = _chosen(s, index, q)
+    key = (q.subset, tuple(q.where), q.insight, q.cluster, q.rows, q.sort, stamp)
+    positions = index.cached_selection(key)
+    if positions is None:
+        select = functools.partial(index.select, subset=q.subset, where=q.where, chosen=chosen, sort=q.sort, key=key)
+        try:
+            # a mask over the table is quick; a sort order not computed yet (DuckDB) goes to a worker thread
+            positions = select() if index.sort_cached(q.sort) else await run_in_threadpool(select)
+        except FilterError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return _json(page_body(index, positions, q.offset, q.limit))
+
+
+async def _position(s: State, run_id: str, subset: str, sample_id: str) -> tuple[RunIndex, int]:
+    """The run's index and the sample's position in it. Raises NotFoundError (404) for an unknown sample."""
+    index = await s.index(run_id)
+    return index, index.position(subset, sample_id)
+
+
+@functools.cache
+def methods_json() -> bytes:
+    """The attribution method names as a JSON array (bytes)."""
+    from leapscope.analysis.attribution import METHODS
+
+    return orjson.dumps(list(METHODS))
 
 
 @router.get("/runs/{run_id}/samples/{subset}/{sample_id}", operation_id="getSample", response_model=Data[SampleBody])
-async def get_sample(run_id: str, subset: str, sample_id: str, s: State = Depends(state)) -> dict[str, Any]:
+async def get_sample(run_id: str, subset: str, sample_id: str, s: State = Depends(state)) -> Response:
     """One sample: every column, its visualizers and the available explanation methods."""
-    row = _sample_row(s, run_id, subset, sample_id)
-    visuals = await s.visuals.run(_render.list_visuals, s.path, s.run(run_id).id)
-    from leapscope.analysis.attribution import METHODS
-
-    return {"data": {"row": row, "visualizers": visuals, "methods": list(METHODS)}}
+    index, position = await _position(s, run_id, subset, sample_id)
+    s.explain.prewarm(s.path, index.run.id)  # its heatmap request comes next: load the model now
+    visuals = await s.visualizers(index.run)
+    return _json(
+        b'{"data":{"row":'
+        + index.record(position)
+        + b',"visualizers":'
+        + orjson.dumps(visuals)
+        + b',"methods":'
+        + methods_json()
+        + b"}}"
+    )
 
 
 # a visual or explanation: a PNG picture, or a JSON chart (bars, graph, tokens)
@@ -130,9 +195,8 @@ def _payload(result: tuple[str, Any]) -> Response:
 )
 async def get_visual(run_id: str, subset: str, sample_id: str, name: str, s: State = Depends(state)) -> Response:
     """A visualizer's output: PNG for pictures, JSON for charts and text (rendered in a worker process)."""
-    run = s.run(run_id)
-    _sample_row(s, run.id, subset, sample_id)
-    return _payload(await s.visuals.run(_render.render_visual, s.path, run.id, subset, sample_id, name))
+    index, _ = await _position(s, run_id, subset, sample_id)
+    return _payload(await s.visuals.run(_render.render_visual, s.path, index.run.id, subset, sample_id, name))
 
 
 @router.get(
@@ -146,16 +210,54 @@ async def get_explanation(
     subset: str,
     sample_id: str,
     method: str = "integrated_gradients",
-    target: str | None = None,
-    layer: str | None = None,
+    target: str | None = Query(None, max_length=500),
+    layer: str | None = Query(None, max_length=500),
+    region: str | None = Query(
+        None,
+        pattern=REGION_PATTERN,
+        description="dense outputs: `positive`, `all`, `gt`, `gt:NAME` or `box:x0,y0,x1,y1` (output pixels)",
+    ),
+    client: str | None = Query(
+        None,
+        max_length=100,
+        description="an id of the asking page (any string): a newer explanation request of the same client for "
+        "the same sample drops this one while it waits (409 Superseded)",
+    ),
     s: State = Depends(state),
 ) -> Response:
-    """The heatmap of one sample (method/target/layer), drawn over its image."""
-    run = s.run(run_id)
-    _sample_row(s, run.id, subset, sample_id)
+    """The heatmap of one sample (method/target/layer), drawn over its image.
+
+    Computed in the explanation pool (its own bounded set of worker processes, models kept
+    warm), never in the visuals worker: visuals stay fast while heatmaps compute.
+    """
+    index, _ = await _position(s, run_id, subset, sample_id)
     return _payload(
-        await s.visuals.run(_render.render_explanation, s.path, run.id, subset, sample_id, method, target, layer)
+        await s.explain.run(
+            _render.render_explanation,
+            s.path,
+            index.run.id,
+            subset,
+            sample_id,
+            method,
+            target,
+            layer,
+            region,
+            supersede=(client, subset, sample_id) if client else None,
+        )
     )
+
+
+@router.get(
+    "/runs/{run_id}/samples/{subset}/{sample_id}/targets",
+    operation_id="getExplainTargets",
+    response_model=Data[list[ExplainTarget]],
+)
+async def get_explain_targets(run_id: str, subset: str, sample_id: str, s: State = Depends(state)) -> Response:
+    """What this sample can be explained for (classes, dense channels and regions, losses), in words;
+    pass a row's ``target`` / ``region`` to the explanation. Computed in the visuals worker (cheap)."""
+    index, _ = await _position(s, run_id, subset, sample_id)
+    rows = await s.visuals.run(_render.explain_targets, s.path, index.run.id, subset, sample_id)
+    return _json(orjson.dumps({"data": rows}))
 
 
 @router.get(
@@ -168,7 +270,7 @@ def get_similar(
     run_id: str, subset: str, sample_id: str, k: int = Query(8, ge=1, le=100), s: State = Depends(state)
 ) -> dict[str, Any]:
     """The ``k`` nearest samples in latent space; empty (with a ``note``) when this sample's latent vector is not finite."""
-    _sample_row(s, run_id, subset, sample_id)
+    s.index_now(run_id).position(subset, sample_id)
     near = services.similar(s.run(run_id), sample_id, subset=subset, k=k)
     body: dict[str, Any] = {
         "data": [{k2: json_safe(v) for k2, v in rec.items()} for rec in near.to_dict(orient="records")]

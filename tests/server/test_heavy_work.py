@@ -1,0 +1,142 @@
+"""Heavy work never blocks cheap work (issue 17 §1): heatmaps run in their own bounded pool of worker
+processes, a superseded explanation request is dropped while it waits, and models stay warm.
+
+A real uvicorn server in a thread, the real digits run and model (tests/conftest.py), real worker processes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from leapscope.server import create_app
+
+pytestmark = pytest.mark.slow  # spawns worker processes that load the model
+
+
+@contextmanager
+def _live(app: Any) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(600):
+        if server.started:
+            break
+        time.sleep(0.1)
+    assert server.started, "the test server did not start within 60 s"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live(digits_workspace: tuple[Path, str]) -> Iterator[tuple[str, str, Any]]:
+    """(base URL, run id, the app's state) of a live server with ONE explanation worker (heatmaps queue there)."""
+    path, run_id = digits_workspace
+    app = create_app(path, warm=False, serve_ui=False, explain_workers=1)
+    with _live(app) as base:
+        yield base, run_id, app.state.leapscope
+
+
+def _explain(base: str, run_id: str, sample: str, **params: str) -> tuple[int, float, str]:
+    """(status, monotonic time the answer arrived, content type) of one explanation request."""
+    r = httpx.get(
+        f"{base}/api/v1/runs/{run_id}/samples/training/{sample}/explanation",
+        params={"method": "integrated_gradients", **params},
+        timeout=300,
+    )
+    return r.status_code, time.monotonic(), r.headers.get("content-type", "")
+
+
+def test_a_visual_stays_fast_while_four_heatmaps_compute(live):
+    base, run_id, state = live
+    visual = f"{base}/api/v1/runs/{run_id}/samples/training/5/visuals/image"
+    assert httpx.get(visual, timeout=120).status_code == 200  # the visuals worker has loaded the run
+    assert _explain(base, run_id, "5", target="9")[0] == 200  # so has the explanation worker
+    started = state.explain.started
+    with cf.ThreadPoolExecutor(4) as pool:
+        heatmaps = [pool.submit(_explain, base, run_id, "5", target=str(t)) for t in range(4)]
+        deadline = time.monotonic() + 30
+        while state.explain.started == started and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first heatmap is computing, three wait for the one explanation worker
+        assert state.explain.started > started, "no heatmap started"
+        t0 = time.monotonic()
+        r = httpx.get(visual, timeout=120)
+        png_at = time.monotonic()
+        results = [f.result() for f in heatmaps]
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+    assert [s for s, _, _ in results] == [200] * 4 and all(c == "image/png" for _, _, c in results)
+    last_heatmap = max(at for _, at, _ in results)
+    # before: visuals and heatmaps shared one worker process, so the PNG came after all four heatmaps
+    assert png_at < last_heatmap, (png_at - t0, last_heatmap - t0)
+    assert png_at - t0 < 0.5 * (last_heatmap - t0), (png_at - t0, last_heatmap - t0)
+
+
+def test_a_superseded_request_is_dropped_and_identical_ones_are_joined(live):
+    """Same client, same sample, a new target while the first waits: the first answers 409 Superseded."""
+    base, run_id, state = live
+    superseded, started = state.explain.superseded, state.explain.started
+    with cf.ThreadPoolExecutor(4) as pool:
+        busy = pool.submit(_explain, base, run_id, "4", target="0")  # occupies the one worker
+        deadline = time.monotonic() + 30
+        while state.explain.started == started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        old = pool.submit(_explain, base, run_id, "6", method="saliency", target="1", client="page-1")
+        time.sleep(0.3)  # `old` waits for the worker
+        twins = [
+            pool.submit(_explain, base, run_id, "6", method="saliency", target="2", client="page-1") for _ in range(2)
+        ]
+        results = [f.result() for f in (busy, old, *twins)]
+    assert [s for s, _, _ in results] == [200, 409, 200, 200], results
+    assert state.explain.superseded == superseded + 1
+    assert state.explain.started == started + 2  # `busy` and the twins' one computation; `old` never started
+
+
+LOAD_COUNTING_MODEL = """
+    import os, torch
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "loads.txt"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+"""
+
+
+def test_models_stay_warm_until_their_files_change(make_integration, tmp_path):
+    from leapscope import api
+
+    folder = make_integration(model=LOAD_COUNTING_MODEL)
+    run = api.evaluate(folder, workspace=tmp_path / "ws", workers=0)
+    loads = folder / "loads.txt"
+    app = create_app(tmp_path / "ws", warm=False, serve_ui=False, explain_workers=1)
+    url = f"/api/v1/runs/{run.id}/samples/training/3/explanation"
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        before = len(loads.read_text().splitlines())
+        for target in ("a", "b", "c", "a"):
+            r = client.get(url, params={"method": "saliency", "target": target})
+            assert r.status_code == 200 and r.json()["data"]["type"] == "horizontal_bar", r.text
+        pids = set(loads.read_text().splitlines()[before:])
+        assert len(loads.read_text().splitlines()) == before + 1 and pids == {
+            str(app.state.leapscope.explain.pids()[0])
+        }
+        # a changed integration file: the worker loads the run (and so the model) again, once
+        source = folder / "integration.py"
+        source.write_text(source.read_text() + "\n# edited\n")
+        for target in ("a", "b"):
+            assert client.get(url, params={"method": "saliency", "target": target}).status_code == 200
+        assert len(loads.read_text().splitlines()) == before + 2
