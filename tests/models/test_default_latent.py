@@ -38,6 +38,22 @@ class _ConvOnly(torch.nn.Module):
         return self.head(torch.relu(self.conv(x))).mean(dim=(2, 3))
 
 
+class _SqueezeExcitation(torch.nn.Module):
+    """An encoder-decoder whose encoder has a squeeze-excitation block (as PP-OCRv4's detector): its 1x1
+    gate (HardSigmoid) is the smallest map, but it holds channel weights, not features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = torch.nn.Conv2d(3, 8, 3, stride=4, padding=1)
+        self.squeeze, self.excite = torch.nn.Conv2d(8, 2, 1), torch.nn.Conv2d(2, 8, 1)
+        self.up = torch.nn.ConvTranspose2d(8, 1, 4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.down(x))
+        gate = torch.nn.functional.hardsigmoid(self.excite(torch.relu(self.squeeze(x.mean(dim=(2, 3), keepdim=True)))))
+        return torch.sigmoid(self.up(x * gate))
+
+
 def _export(module: torch.nn.Module, path: Path) -> Path:
     torch.onnx.export(
         module.eval(),
@@ -51,7 +67,7 @@ def _export(module: torch.nn.Module, path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("net", [_EncoderDecoder, _ConvOnly])
+@pytest.mark.parametrize("net", [_EncoderDecoder, _ConvOnly, _SqueezeExcitation])
 def test_default_latent_is_the_deepest_feature_map(tmp_path: Path, net: type[torch.nn.Module]) -> None:
     torch.manual_seed(0)
     wrapper = open_model(_export(net(), tmp_path / "model.onnx"))
@@ -59,6 +75,8 @@ def test_default_latent_is_the_deepest_feature_map(tmp_path: Path, net: type[tor
     info = {i.name: i for i in wrapper.layer_info()}[layer]
     assert info.is_spatial
     if net is _EncoderDecoder:  # the 8x8 bottleneck, not a decoder map
+        assert info.output_shape is not None and tuple(info.output_shape[2:]) == (8, 8)
+    if net is _SqueezeExcitation:  # the 8x8 feature map (gated or not), never the 1x1 gate or squeeze
         assert info.output_shape is not None and tuple(info.output_shape[2:]) == (8, 8)
     x = np.random.default_rng(0).random((5, 3, 32, 32), dtype=np.float32)
     latent = wrapper.activations(x, [layer], pool="mean")[layer]

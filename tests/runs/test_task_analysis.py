@@ -110,4 +110,15 @@ def test_http_confusion_of_a_dense_run_is_empty_not_an_error(dense_workspace):
     with TestClient(create_app(path, warm=False), base_url="http://127.0.0.1") as client:
         response = client.get(f"/api/v1/runs/{run_id}/confusion", params={"subset": "validation"})
     assert response.status_code == 200, response.text
-    assert response.json()["data"] == {"labels": [], "matrix": []}
+    data = response.json()["data"]
+    assert data["labels"] == [] and data["matrix"] == []
+    assert "not applicable" in data["reason"] and "dense" in data["reason"]  # the UI can say why
+
+
+def test_explain_targets_of_a_regression_output_speak_of_values(regression_run):
+    ctx = runs.RunContext(regression_run)
+    sample_id = regression_run.to_pandas().sample_id[0]
+    rows = runs.explain_targets(ctx, str(regression_run.to_pandas().subset[0]), sample_id)
+    words = " ".join(row["label"] for row in rows)
+    assert "class" not in words and "output value 0" in words
+    assert rows[0]["default"] and rows[0]["kind"] == "value"

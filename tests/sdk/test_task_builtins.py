@@ -89,3 +89,12 @@ def test_multilabel_f1_matches_scikit_learn_samples_f1():
     logits = np.log(scores / (1 - scores))  # same decisions above 0 for logits
     assert np.allclose(ls.builtin_metric("f1", threshold=0.0).function(gt, logits), values)
     assert metric.direction == "higher"
+
+
+def test_regression_metrics_answer_to_their_short_names() -> None:
+    gt = np.array([[1.0], [2.0], [4.0]], np.float32)
+    prediction = np.array([[1.0], [4.0], [1.0]], np.float32)
+    for short, expected in (("mse", [0.0, 4.0, 9.0]), ("mae", [0.0, 2.0, 3.0]), ("rmse", [0.0, 2.0, 3.0])):
+        metric = ls.builtin_metric(short)
+        assert metric.name == short  # stored as metric_<the name written>
+        np.testing.assert_allclose(np.asarray(metric.function(gt, prediction)).reshape(-1), expected)

@@ -143,3 +143,14 @@ def test_image_mask_renders_untinted_background_and_a_legend_strip():
     assert out[10, 80].tolist() == [45, 172, 45]  # text rows: 0.5 * 90 + 0.5 * (0, 255, 0), rounded
     swatch = out[160 + 2 + 14 + 6, 9]  # the second legend row's swatch is the text colour
     assert swatch.tolist() == [0, 255, 0]
+
+
+def test_heatmap_limits_ignore_a_few_extreme_pixels() -> None:
+    from leapscope.sdk._visuals import heatmap_limits
+
+    heat = np.linspace(0.0, 1.0, 10_000).reshape(100, 100)
+    heat[50, 50] = 1e6  # one hot pixel (Integrated Gradients on a saturated output)
+    low, high = heatmap_limits(heat)
+    assert 0.0 <= low < 0.02 and 0.98 < high <= 1.0
+    assert heatmap_limits(np.full((4, 4), 3.0)) == (3.0, 4.0)
+    assert heatmap_limits(np.array([np.nan, np.inf])) == (0.0, 1.0)

@@ -139,8 +139,38 @@ def xss_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     shutil.copy(DIGITS / "model.onnx", folder / "model.onnx")
     workspace = root / "ws"
     run = ls.evaluate(folder, workspace=workspace, workers=0, project=PROJECT, version=VERSION)
-    api.analyze(workspace, run.id)
+    found = api.analyze(workspace, run.id)
+    if not any(p in i.explanation for i in found for p in PAYLOADS):
+        _store_payload_insight(workspace, run.id)
     return workspace, run.id
+
+
+def _store_payload_insight(workspace: Path, run_id: str) -> None:
+    """Random labels on random images give no insight any more (pure noise must yield nothing), so one
+    insight whose text quotes the payload labels is stored the way ``analyze`` stores insights: a hostile
+    or tampered run folder is exactly what the pages must render as text."""
+    from leapscope.analysis import Insight
+    from leapscope.runs.analyze import INSIGHTS_FILE
+    from leapscope.store import Workspace, write_json
+
+    ws = Workspace(workspace, create=False)
+    run = ws.open_run(run_id)
+    rows = run.to_pandas()
+    row = rows[rows.sample_id == VALIDATION_IDS[0]].iloc[0]
+    insight = Insight(
+        "mislabeled",
+        0.9,
+        "validation",
+        [int(row.row)],
+        [VALIDATION_IDS[0]],
+        {"samples": 1, "confidence": 0.9},
+        f"sample {VALIDATION_IDS[0]} is labeled {PAYLOADS[0]}, but its neighbours say {PAYLOADS[1]}",
+        f"validation: 1 sample labeled {PAYLOADS[0]}",
+    )
+    stored = json.loads((run.dir / INSIGHTS_FILE).read_text())  # keep what analyze stored (clusters, statuses)
+    stored["insights"] = [insight.to_dict(), *stored.get("insights", [])]
+    write_json(run.dir / INSIGHTS_FILE, stored)
+    ws.catalog.save_insights(run_id, stored["insights"])
 
 
 @pytest.fixture(scope="module")
@@ -228,10 +258,12 @@ def test_report_opens_without_script_and_shows_payloads_as_text(report, page):
     captions = page.locator("figcaption").all_inner_texts()
     assert captions, "the report has no heatmap"
     for caption in captions:
+        # the target in words, e.g. "predicted class 3 (<label>) score": the label shows as text
         match = re.fullmatch(r"validation/(.*): gradcam for '(.*)'", caption, flags=re.S)
-        assert match and match[1] in VALIDATION_IDS and match[2] in PAYLOADS, caption
+        assert match and match[1] in VALIDATION_IDS and any(p in match[2] for p in PAYLOADS), caption
     failed = page.locator("section", has_text="Failed samples").locator("td").all_inner_texts()
-    assert BROKEN in failed and any(ERROR in cell for cell in failed), failed
+    assert BROKEN in failed, failed
+    assert any(ERROR in cell for cell in failed), failed
     explanations = " ".join(page.locator(".insight p").all_inner_texts())
     assert any(p in explanations for p in PAYLOADS), explanations[:500]
     assert "49" not in " ".join([header, *captions]), "a template expression was evaluated"

@@ -54,6 +54,11 @@ def live(digits_workspace: tuple[Path, str]) -> Iterator[tuple[str, str, Any]]:
         yield base, run_id, app.state.leapscope
 
 
+def _training_ids(state: Any, run_id: str, n: int) -> list[str]:
+    df = state.workspace.open_run(run_id).to_pandas()
+    return [str(i) for i in df.sample_id[df.subset == "training"].head(n)]
+
+
 def _explain(base: str, run_id: str, sample: str, **params: str) -> tuple[int, float, str]:
     """(status, monotonic time the answer arrived, content type) of one explanation request."""
     r = httpx.get(
@@ -70,8 +75,10 @@ def test_a_visual_stays_fast_while_four_heatmaps_compute(live):
     assert httpx.get(visual, timeout=120).status_code == 200  # the visuals worker has loaded the run
     assert _explain(base, run_id, "5", target="9")[0] == 200  # so has the explanation worker
     started = state.explain.started
-    with cf.ThreadPoolExecutor(4) as pool:
-        heatmaps = [pool.submit(_explain, base, run_id, "5", target=str(t)) for t in range(4)]
+    # 16 distinct heatmaps queue on the one explanation worker (a digits heatmap alone takes ~25 ms when idle)
+    with cf.ThreadPoolExecutor(16) as pool:
+        ids = _training_ids(state, run_id, 16)
+        heatmaps = [pool.submit(_explain, base, run_id, sid, target=str(i % 10)) for i, sid in enumerate(ids)]
         deadline = time.monotonic() + 30
         while state.explain.started == started and time.monotonic() < deadline:
             time.sleep(0.02)  # the first heatmap is computing, three wait for the one explanation worker
@@ -81,7 +88,7 @@ def test_a_visual_stays_fast_while_four_heatmaps_compute(live):
         png_at = time.monotonic()
         results = [f.result() for f in heatmaps]
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
-    assert [s for s, _, _ in results] == [200] * 4 and all(c == "image/png" for _, _, c in results)
+    assert [s for s, _, _ in results] == [200] * 16 and all(c == "image/png" for _, _, c in results)
     last_heatmap = max(at for _, at, _ in results)
     # before: visuals and heatmaps shared one worker process, so the PNG came after all four heatmaps
     assert png_at < last_heatmap, (png_at - t0, last_heatmap - t0)
@@ -92,20 +99,22 @@ def test_a_superseded_request_is_dropped_and_identical_ones_are_joined(live):
     """Same client, same sample, a new target while the first waits: the first answers 409 Superseded."""
     base, run_id, state = live
     superseded, started = state.explain.superseded, state.explain.started
-    with cf.ThreadPoolExecutor(4) as pool:
-        busy = pool.submit(_explain, base, run_id, "4", target="0")  # occupies the one worker
+    with cf.ThreadPoolExecutor(24) as pool:
+        # 16 distinct heatmaps of other clients keep the one worker busy (one takes ~25 ms when idle)
+        ids = _training_ids(state, run_id, 40)[20:36]
+        busy = [pool.submit(_explain, base, run_id, sid, target="0", client=f"other-{i}") for i, sid in enumerate(ids)]
         deadline = time.monotonic() + 30
         while state.explain.started == started and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.01)
         old = pool.submit(_explain, base, run_id, "6", method="saliency", target="1", client="page-1")
-        time.sleep(0.3)  # `old` waits for the worker
+        time.sleep(0.05)  # `old` waits behind the busy ones
         twins = [
             pool.submit(_explain, base, run_id, "6", method="saliency", target="2", client="page-1") for _ in range(2)
         ]
-        results = [f.result() for f in (busy, old, *twins)]
-    assert [s for s, _, _ in results] == [200, 409, 200, 200], results
+        results = [f.result() for f in (*busy, old, *twins)]
+    assert [s for s, _, _ in results] == [200] * 16 + [409, 200, 200], results
     assert state.explain.superseded == superseded + 1
-    assert state.explain.started == started + 2  # `busy` and the twins' one computation; `old` never started
+    assert state.explain.started == started + 17  # the busy ones and the twins' one computation; `old` never started
 
 
 LOAD_COUNTING_MODEL = """

@@ -170,16 +170,18 @@ def analyze(
     Prints which insight types ran and which were skipped, and why (no class labels, no latent
     space, too few samples).
     """
-    found = api.analyze(
-        workspace,
-        run,
-        types=types.split(",") if types else None,
-        umap=umap,
-        seed=seed,
-        min_group_size=min_group_size,
-        space=latent,
-    )
     console = Console()
+    steps = "PCA" + (" + UMAP" if umap else "") + " projections and the insight detectors"
+    with console.status(f"analyzing run {run}: {steps}…"):
+        found = api.analyze(
+            workspace,
+            run,
+            types=types.split(",") if types else None,
+            umap=umap,
+            seed=seed,
+            min_group_size=min_group_size,
+            space=latent,
+        )
     opened = Workspace(workspace, create=False).open_run(run)
     if found:
         print_insights(console, found, 20, opened.id, workspace)

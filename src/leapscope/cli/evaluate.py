@@ -145,10 +145,16 @@ def evaluate(
     if explain:
         took += f", the {explain} heatmaps most of the rest"
     spaces = run.typed_manifest.latent_spaces  # say which layer the map and insights use (issue 14)
+
+    def describe(name: str, layer: str) -> str:
+        if layer.startswith("custom:"):  # an @ls.latent_space function of the integration
+            return f"{name} (@ls.latent_space)"
+        return f"{name} (layer {layer}" + ("" if latent else ", the model's default") + ")"
+
     console.print(
         "latent space: "
-        + (", ".join(f"{name} (layer {info.layer})" for name, info in spaces.items()) or "none stored")
-        + ("" if latent else "  ·  the model's default; --latent LAYER picks another (see `leapscope layers RUN`)"),
+        + (", ".join(describe(name, str(info.layer)) for name, info in spaces.items()) or "none stored")
+        + ("" if latent else "  ·  --latent LAYER picks another (see `leapscope layers RUN`)"),
         highlight=False,
     )
     console.print(f"run id: [bold]{run.id}[/]  ({took})  artifacts: {run.dir}")
@@ -160,29 +166,37 @@ def runs(
 ) -> None:
     """List projects, versions and runs of a workspace."""
     ws = Workspace(workspace, create=False)
-    table = Table(title=f"runs in {ws.path}", title_justify="left")
-    for column in ("project", "version", "run", "status", "samples", "failed", "created", "seconds"):
-        # ids are copied into other commands: never truncate them
+    from rich import box
+
+    # no vertical rules: the 22-character run id and every header fit in 80 columns
+    table = Table(
+        title=f"runs in {ws.path}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    for column in ("project", "version", "run", "status", "samples", "created", "seconds"):
+        # ids are copied into other commands: never truncate them; long names wrap, headers stay whole
         table.add_column(
             column,
-            justify="right" if column in ("samples", "failed", "seconds") else "left",
+            justify="right" if column in ("samples", "seconds") else "left",
             no_wrap=column in ("run", "status"),
-            min_width=22 if column == "run" else None,
+            overflow="fold",
+            min_width=22 if column == "run" else len(column),
         )
     import time
 
+    today = time.strftime("%Y-%m-%d")
     for run in ws.runs(project):
         row = run.row
         counts = row.counts or {}
         style = {"complete": "green", "failed": "red"}.get(row.status, "yellow")
+        failed = f" ({counts['failed']} failed)" if counts.get("failed") else ""
+        day, clock = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at)).split()
         table.add_row(
             row.project,
             row.version,
             row.id,
             f"[{style}]{row.status}[/]",
-            str(counts.get("samples", "")),
-            str(counts.get("failed", "")),
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at)),
+            f"{counts.get('samples', '')}{failed}",
+            clock if day == today else f"{day} {clock}",
             f"{row.seconds:.1f}" if row.seconds else "",
         )
     Console().print(table)

@@ -104,11 +104,13 @@ def explain(
     located = _locate(opened, ids, subset)
     ctx = runs.RunContext(opened)
     check_request(ctx, method, target, region)  # a mistyped method / loss / box fails before the model loads
-    _ = ctx.model
-    console = Console()
+    console = Console(stderr=as_json)  # with --json, stdout holds the JSON alone
+    with console.status("loading the integration and the model…"):
+        _ = ctx.model
     if not as_json:
         console.print(f"loaded the model in {ctx.model_load_seconds:.2f} s ({ctx.model.framework})")
-    explained = runs.explain_samples(ctx, located, method=method, target=target, region=region, layer=layer)
+    with console.status(f"{method}: explaining {len(located)} sample(s)…"):
+        explained = runs.explain_samples(ctx, located, method=method, target=target, region=region, layer=layer)
     records: list[dict[str, Any]] = []
     for item in explained:
         path = _output_path(output, item.subset, item.sample_id, len(explained) > 1)

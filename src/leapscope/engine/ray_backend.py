@@ -150,13 +150,14 @@ def _connect(target: str, workers: int | None) -> RayCluster:
         cpus = workers or max(1, os.cpu_count() or 1)
         secret = os.environ.pop(SECRET_ENV, None)  # the cluster's processes must not inherit the secret
         try:
-            context = ray.init(address="local", num_cpus=cpus, include_dashboard=False)
+            # Ray's own start-up notes (token setup, dashboard) are not the user's business; errors still show
+            context = ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.ERROR)
         finally:
             if secret is not None:
                 os.environ[SECRET_ENV] = secret
         return RayCluster(ray, str(context.address_info.get("address", "local")), cpus, owned=True)
     try:
-        context = ray.init(address=address)
+        context = ray.init(address=address, logging_level=logging.ERROR)
     except ConnectionError as exc:
         raise LeapscopeError(
             f"evaluate(ray={target!r}): no Ray cluster found ({exc}); fix: set RAY_ADDRESS to the cluster's address, "

@@ -410,7 +410,7 @@ def deepest_spatial_layer(layers: Sequence[LayerInfo], layout: Layout | None = "
     """The encoder's bottleneck of a conv-only or encoder-decoder model: among the non-hidden 4-D feature
     maps before the first upsampling layer (:data:`UPSAMPLING_TYPES`; all of them when there is none), the
     one with the smallest known spatial area, the latest on a tie (dynamic H, W count as infinite); maps of
-    one channel only when there is no wider one.
+    one channel, and 1x1 maps (squeeze-excitation gates), only when there is no other.
     ``None`` when there is no 4-D layer."""
     candidates: list[tuple[int, LayerInfo]] = []
     for index, layer in enumerate(layers):
@@ -429,6 +429,12 @@ def deepest_spatial_layer(layers: Sequence[LayerInfo], layout: Layout | None = "
         shape = layer.output_shape or (None,) * 4
         h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
         return float(h * w) if h and w else float("inf")
+
+    # 1x1 maps inside a backbone are squeeze-excitation gates and their squeeze convs (channel weights, not
+    # features: PP-OCRv4's detector has dozens); the mean-pooled deepest larger map is what a global pool
+    # would give, so 1x1 maps count only when there is nothing larger
+    larger = [item for item in candidates if area(item[1]) > 1]
+    candidates = larger or candidates
 
     return min(candidates, key=lambda item: (area(item[1]), -item[0]))[1].name
 

@@ -31,11 +31,13 @@ def _overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.55) -> np.nda
     from matplotlib import colormaps
 
     rgb = image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, axis=-1)
+    from leapscope.sdk._visuals import heatmap_limits
+
     h = heat.astype(np.float32)
     if h.ndim == 3:
         h = h.max(axis=-1)
-    span = float(h.max() - h.min()) or 1.0
-    colored = (colormaps["jet"]((h - h.min()) / span)[..., :3] * 255).astype(np.float32)
+    low, high = heatmap_limits(h)  # a few extreme pixels must not wash out the rest
+    colored = (colormaps["jet"](np.clip((h - low) / (high - low), 0, 1))[..., :3] * 255).astype(np.float32)
     return np.asarray(rgb.astype(np.float32) * (1 - alpha) + colored * alpha, dtype=np.float32).astype(np.uint8)
 
 

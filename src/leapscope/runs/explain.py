@@ -484,15 +484,18 @@ def explain_targets(
     else:
         values = summary["values"]
         top = values[0] if values else None
-        if top is not None:
-            name = f"class {top['index']}" + (f" ({top['label']})" if top["label"] else "")
-            rows.append(_row(None, None, "class", f"default: the predicted {name} score", True))
         size = int(prediction[0].size)
+        # the words follow the kind: a regression output has values, a multi-label one labels, not classes
+        regression = info.kind == "regression" or (info.kind is None and size == 1 and not info.labels)
+        noun = "value" if regression else "label" if info.kind == "multilabel" else "class"
+        if top is not None:
+            name = f"{noun} {top['index']}" + (f" ({top['label']})" if top["label"] else "")
+            default = f"default: output {name}" if regression else f"default: the predicted {name} score"
+            rows.append(_row(None, None, noun, default, True))
         for k in range(min(size, MAX_LISTED_CLASSES)):
             label = info.labels[k] if info.labels and k < len(info.labels) else None
-            rows.append(
-                _row(label or str(k), None, "class", f"class {k}" + (f" ({label})" if label else "") + " score", False)
-            )
+            words = f"{noun} {k}" + (f" ({label})" if label else "") + ("" if regression else " score")
+            rows.append(_row(label or str(k), None, noun, ("output " if regression else "") + words, False))
     shape = ",".join("0" for _ in prediction.shape[1:])
     rows.append(
         _row(

@@ -20,7 +20,16 @@ from leapscope.integration import LoadedIntegration, call_user, load, load_subse
 from leapscope.integration._validate import fn_label, validate_visual
 from leapscope.models import ModelWrapper, open_model
 from leapscope.sdk._subset import Subset
-from leapscope.sdk._visuals import Graph, HorizontalBar, Image, ImageWithHeatmap, Text, Visual, image_to_uint8
+from leapscope.sdk._visuals import (
+    Graph,
+    HorizontalBar,
+    Image,
+    ImageWithHeatmap,
+    Text,
+    Visual,
+    heatmap_limits,
+    image_to_uint8,
+)
 from leapscope.store import Run, Wiring, atomic_path
 from leapscope.store._manifest import GT_SOURCE, INPUT_SOURCE, PREDICTION_SOURCE, source_key
 from leapscope.store._schema import ERROR, KEY_COLUMNS, SUBSET, explanation_file
@@ -246,7 +255,8 @@ def render_explanation_png(
         image = visual.image if visual.image.shape[-1] == 3 else visual.image[..., 0]
         axes[0].imshow(image, cmap=None if visual.image.shape[-1] == 3 else "gray")
         axes[1].imshow(image, cmap=None if visual.image.shape[-1] == 3 else "gray")
-        axes[1].imshow(visual.heatmap, cmap="jet", alpha=0.5)
+        low, high = heatmap_limits(visual.heatmap)  # a few extreme pixels must not wash out the rest
+        axes[1].imshow(visual.heatmap, cmap="jet", alpha=0.5, vmin=low, vmax=high)
     elif isinstance(visual, Text):
         heat = np.asarray(visual.heatmap)
         axes[0].axis("off")

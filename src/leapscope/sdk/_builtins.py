@@ -319,6 +319,8 @@ _METRICS: dict[str, tuple[Callable[..., object], str]] = {
     "iou": (iou, "higher"),
     "pixel_accuracy": (pixel_accuracy, "higher"),
 }
+#: the usual short names of the regression metrics (the stored column keeps the name the user wrote)
+_SHORT_NAMES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "rmse": "root_mean_squared_error"}
 #: metrics that take ``channel_dim=`` / ``threshold=`` options (``builtin_metric("dice", channel_dim=1)``)
 _MASK_METRICS = ("dice", "iou", "pixel_accuracy")
 #: the built-in losses by name: numpy functions ``(gt, prediction) -> (B,)`` float32
@@ -343,7 +345,8 @@ def builtin_loss_name(function: Callable[..., object]) -> str | None:
 def builtin_metric(
     name: str, *, alias: str | None = None, channel_dim: int | None = None, threshold: float = 0.5
 ) -> Metric:
-    """Register a built-in metric by name (``"accuracy"``, ``"confusion_matrix"``, ``"dice"``, ...).
+    """Register a built-in metric by name (``"accuracy"``, ``"confusion_matrix"``, ``"dice"``, ...;
+    ``"mse"``, ``"mae"`` and ``"rmse"`` name the regression metrics too).
 
     Returns the decorated metric; call it in the integration test like your own:
     ``acc = ls.builtin_metric("accuracy")`` then ``acc(gt, prediction)``. The mask metrics
@@ -356,9 +359,11 @@ def builtin_metric(
     IntegrationDefinitionError
         Unknown name, or ``channel_dim`` / ``threshold`` given to a metric that has no such option.
     """
-    if name not in _METRICS:
-        raise IntegrationDefinitionError(f"no built-in metric '{name}'; available: {', '.join(sorted(_METRICS))}")
-    function, direction = _METRICS[name]
+    key = _SHORT_NAMES.get(name, name)
+    if key not in _METRICS:
+        available = ", ".join(sorted([*_METRICS, *_SHORT_NAMES]))
+        raise IntegrationDefinitionError(f"no built-in metric '{name}'; available: {available}")
+    function, direction = _METRICS[key]
     if name in _MASK_METRICS:
         function = _with_options(function, name, channel_dim, threshold)
     elif name == "f1" and channel_dim is None:  # multi-label: a label is on above threshold

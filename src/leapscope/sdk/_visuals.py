@@ -551,6 +551,24 @@ class ImageWithBoxes(Visual):
                 )
 
 
+def heatmap_limits(heat: np.ndarray, outlier_percent: float = 2.0) -> tuple[float, float]:
+    """Colour limits ``(low, high)`` of a heatmap that ignore its most extreme ``outlier_percent`` of values.
+
+    Attribution maps often hold a few extreme pixels (Integrated Gradients on a saturated output) that
+    would wash out everything else; clipping them is what Captum's ``visualize_image_attr`` does
+    (``outlier_perc=2``). Non-finite values are ignored; a constant map gives ``(v, v + 1)``.
+    """
+    values = np.asarray(heat, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    half = outlier_percent / 2
+    low, high = (float(v) for v in np.percentile(values, [half, 100 - half]))
+    if high <= low:
+        low, high = float(values.min()), float(values.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
 @dataclass
 class ImageWithHeatmap(Visual):
     """An image with a heatmap drawn over it.

@@ -42,6 +42,7 @@ __all__ = [
     "PROBLEM_RESPONSES",
     "AggregateEnvelope",
     "AggregateRow",
+    "CachedProjection",
     "ChartPayload",
     "Column",
     "Confusion",
@@ -185,6 +186,13 @@ class Column(BaseModel):
     type: str = Field(description="the Arrow type, e.g. 'double', 'string', 'list<item: float>'")
 
 
+class CachedProjection(BaseModel):
+    """A 2-D projection already computed and cached for a latent space (the map opens on it at once)."""
+
+    space: str
+    method: str = Field(description="pca, umap or tsne")
+
+
 class RunDetail(RunBody):
     """A run with its manifest; a complete run also has its columns, metadata columns, stored explanations and ``analyzed``."""
 
@@ -197,6 +205,10 @@ class RunDetail(RunBody):
         default=None,
         description="prediction name -> its kind (class, multilabel, dense, boxes, regression); for runs "
         "written before kinds existed, class when the prediction has labels, else null (unknown)",
+    )
+    projections: list[CachedProjection] | None = Field(
+        default=None,
+        description="the projections cached for each stored latent space (default space first; pca, umap, tsne order)",
     )
 
 
@@ -452,7 +464,7 @@ class ExplainTarget(BaseModel):
 
     target: str | None
     region: str | None
-    kind: str = Field(description="class, channel, region, element or loss")
+    kind: str = Field(description="class, label (multi-label), value (regression), channel, region, element or loss")
     label: str = Field(description="what it explains, in words")
     default: bool
 

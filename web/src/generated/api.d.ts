@@ -175,7 +175,7 @@ export interface paths {
         /**
          * Get Run
          * @description A run with its manifest and the kind of each prediction; a complete run also with its columns,
-         *     metadata columns, explanations and ``analyzed``.
+         *     metadata columns, explanations, ``analyzed`` and the cached ``projections``.
          */
         get: operations["getRun"];
         put?: never;
@@ -515,6 +515,19 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * CachedProjection
+         * @description A 2-D projection already computed and cached for a latent space (the map opens on it at once).
+         */
+        CachedProjection: {
+            /**
+             * Method
+             * @description pca, umap or tsne
+             */
+            method: string;
+            /** Space */
+            space: string;
+        };
+        /**
          * ChartPayload
          * @description A visual that is not a picture: ``type`` says which fields are set.
          */
@@ -725,7 +738,7 @@ export interface components {
             default: boolean;
             /**
              * Kind
-             * @description class, channel, region, element or loss
+             * @description class, label (multi-label), value (regression), channel, region, element or loss
              */
             kind: string;
             /**
@@ -1086,6 +1099,11 @@ export interface components {
             } | null;
             /** Project */
             project: string;
+            /**
+             * Projections
+             * @description the projections cached for each stored latent space (default space first; pca, umap, tsne order)
+             */
+            projections?: components["schemas"]["CachedProjection"][] | null;
             /** Seconds */
             seconds: number | null;
             /** Status */

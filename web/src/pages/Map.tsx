@@ -18,6 +18,16 @@ export function useVisuals(runId: string, sample: { subset: string; sample_id: s
   return useApi<Partial<SampleBody>>(sample ? path`/runs/${runId}/samples/${sample.subset}/${sample.sample_id}` : null);
 }
 
+/** The method the map opens on: the one the URL names, else the best one already cached for the
+ * default latent space (UMAP, then t-SNE), else PCA (computed inline, never a wait). */
+export function initialMethod(detail: RunDetail, named: string | null): string {
+  const methods = ["pca", "umap", "tsne"];
+  if (named !== null && methods.includes(named)) return named;
+  const space = Object.keys(detail.manifest?.latent_spaces ?? {})[0];
+  const cached = new Set((Array.isArray(detail.projections) ? detail.projections : []).filter((p) => p?.space === space).map((p) => p.method));
+  return ["umap", "tsne"].find((m) => cached.has(m)) ?? "pca";
+}
+
 export function MapPage({ runId }: { runId: string }) {
   const run = useApi<RunDetail>(path`/runs/${runId}`);
   return <Status value={run} what="run">{(detail) => <MapView detail={detail} />}</Status>;
@@ -26,7 +36,7 @@ export function MapPage({ runId }: { runId: string }) {
 function MapView({ detail }: { detail: RunDetail }) {
   const runId = detail.id ?? "";
   const highlight = hashQuery().get("insight");
-  const [method, setMethod] = useState(() => (["pca", "umap", "tsne"].includes(hashQuery().get("projection") ?? "") ? hashQuery().get("projection")! : "pca"));
+  const [method, setMethod] = useState(() => initialMethod(detail, hashQuery().get("projection")));
   const [selectMode, setSelectMode] = useState<"freeform" | "rectangle">("rectangle");
   const [colorBy, setColorBy] = useState("subset");
   const [only, setOnly] = useState("");

@@ -19,6 +19,19 @@ than chance (one-sided binomial test against the commonest label's share, p < 0.
 and the neighbour vote is ignored when the neighbours' majority label does no better. Pure noise
 yields nothing.
 
+**A calibrated null for out-of-sample subsets** (every subset but ``training``): even with clean labels
+a few samples pass both tests, the model's honest hard cases, and these are atypical inputs (far from
+their latent neighbours), while labels flipped independently of the input are as typical as any sample.
+The candidates outside failing regions are counted in the subset's denser half (mean distance to their
+``k`` nearest labeled latents below the subset's median); the share ``p0`` of the denser half among the
+model's other errors there (the ones the neighbours do not back: honest errors; Laplace-smoothed) is what
+chance gives. The subset's label errors are reported only when at least ``MIN_TYPICAL`` (3) candidates
+are typical and a one-sided binomial test (typical candidates among all candidates vs ``p0``) gives
+p < ``ALPHA`` (0.01); otherwise none are (and none inside its failing regions). Statistics
+``typical_candidates`` and ``null_pvalue``. Training samples are exempt: a memorised flip is pulled
+towards its wrong class and is atypical by construction. Small subsets (a hundred samples) have little
+power: there a few planted flips can go unreported.
+
 Per sample (``extra["samples"]``): a score in [0, 1] and a reason:
 
 * ``"model+neighbours"`` (cleanlab flags it and >= 80 % of the neighbours disagree):
@@ -57,6 +70,9 @@ VOTE = 0.8
 #: neighbours in the within-region vote, and the share of them that must disagree
 REGION_K = 12
 REGION_VOTE = 0.9
+#: label-error candidates of an out-of-sample subset that must lie in its denser half (see the module docstring)
+MIN_TYPICAL = 3
+ALPHA = 0.01
 #: in a failing region, at most this many times the expected label errors (noise rate outside x region size)
 REGION_BUDGET = 1.75
 #: in a failing region, no vote is trusted when more than this many times the expected errors pass it
@@ -171,6 +187,20 @@ def _region_candidates(
     return np.sort(top[np.argsort(-weighted, kind="stable")[:budget]])
 
 
+def _typical(x: np.ndarray, query: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """(len(query),) bool: the ``query`` rows whose mean distance to their ``k`` nearest ``reference`` rows
+    (themselves excluded) is below the median of ``query``'s: the denser half of the subset."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(reference) - 1)
+    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(x[reference]).kneighbors(x[query])
+    own = reference[idx] == query[:, None]
+    keep = ~own
+    keep[~own.any(axis=1), -1] = False
+    mean = dist[keep].reshape(len(query), k).mean(axis=1)
+    return np.asarray(mean < np.median(mean))
+
+
 def _informative(predicted: np.ndarray, labels: np.ndarray, alpha: float = 1e-3) -> bool:
     """Whether ``predicted`` matches ``labels`` more often than always guessing the commonest label would
     (one-sided binomial test at ``alpha``)."""
@@ -196,9 +226,11 @@ def label_scores(
     -------
     (score (N,) float in [0, 1], 0 where not flagged; reason (N,) object, "" where not flagged; stats)
     """
+    from scipy.stats import binomtest
+
     n = data.n
     score, reason = np.zeros(n), np.full(n, "", dtype=object)
-    stats: dict[str, Any] = {"knn_k": None, "cleanlab_flagged": 0, "suspect": 0, "noise_rate": {}}
+    stats: dict[str, Any] = {"knn_k": None, "cleanlab_flagged": 0, "suspect": 0, "noise_rate": {}, "typicality": {}}
     if data.pred_probs is None:
         return score, reason, stats
     suspect = np.zeros(n, bool) if suspect is None else suspect
@@ -234,6 +266,20 @@ def label_scores(
                 disagree[outside], majority_share[outside] = d, share
         both = outside & cl & (disagree >= VOTE)
         votes_only = outside & ~both & (disagree >= VOTE) & (majority_share >= VOTE)
+        if subset != "training" and (both | votes_only).any():
+            typical = _typical(x, rows[outside], reference, k)
+            cand = (both | votes_only)[outside]
+            honest = (probs.argmax(axis=1) != labels)[outside] & ~cand  # model errors the neighbours do not back
+            n_typical = int((cand & typical).sum())
+            p0 = (int((honest & typical).sum()) + 1) / (int(honest.sum()) + 2)  # Laplace; none honest: no null
+            pvalue = (
+                float(binomtest(n_typical, int(cand.sum()), p0, alternative="greater").pvalue) if honest.any() else 0.0
+            )
+            stats["typicality"][subset] = {"typical": n_typical, "p0": round(p0, 4), "pvalue": pvalue}
+            if n_typical < MIN_TYPICAL or pvalue >= ALPHA:
+                # only atypical inputs disagree: the model's honest hard cases, not label errors
+                stats.setdefault("not_significant", []).append(subset)
+                both[:], votes_only[:] = False, False
         score[rows[both]] = (1 - given_p[both] + disagree[both]) / 2
         reason[rows[both]] = "model+neighbours"
         score[rows[votes_only]] = 0.9 * disagree[votes_only]
@@ -344,6 +390,8 @@ def _insight(
         "knn_k": stats["knn_k"],
         "in_failing_regions": stats["suspect"],
         "noise_rate_outside_regions": stats["noise_rate"].get(subset),
+        "typical_candidates": stats["typicality"].get(subset, {}).get("typical"),
+        "null_pvalue": stats["typicality"].get(subset, {}).get("pvalue"),
         "scores": [round(float(s), 4) for s in score[picked][:50]],
     }
     return new_insight(

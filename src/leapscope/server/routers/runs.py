@@ -18,7 +18,7 @@ from leapscope.server._deps import State, state
 from leapscope.server._schemas import Data, ExplainMethod, Layers, RunBody, RunDetail, TestResultBody
 from leapscope.server._security import DecodedRoute
 from leapscope.store import Run
-from leapscope.store._schema import EXPLANATIONS_DIR, INSIGHTS_FILE
+from leapscope.store._schema import EXPLANATIONS_DIR, INSIGHTS_FILE, PROJECTIONS_DIR, latent_file, projection_prefix
 
 __all__ = ["RunBody", "router", "run_body"]
 
@@ -43,6 +43,26 @@ def run_body(run: Run) -> dict[str, Any]:
     }
 
 
+def cached_projections(run: Run) -> list[dict[str, str]]:
+    """``[{"space", "method"}]``: the projections cached under ``projections/`` for each stored latent space.
+
+    Default space first, methods in pca, umap, tsne order; file names are compared as strings
+    (:func:`~leapscope.store._schema.projection_prefix`), never used as a pattern.
+    """
+    spaces = run.manifest.get("latent_spaces")
+    if not isinstance(spaces, dict):  # an odd manifest: no map to open on, the rest still renders
+        return []
+    folder = run.dir / PROJECTIONS_DIR
+    names = [p.name for p in folder.iterdir() if p.suffix == ".npy"] if folder.is_dir() else []
+    return [
+        {"space": space, "method": method}
+        for space in spaces
+        if (run.dir / latent_file(space)).is_file()
+        for method in ("pca", "umap", "tsne")
+        if any(n.startswith(projection_prefix(space, method)) for n in names)
+    ]
+
+
 @router.get("/runs", operation_id="listRuns", response_model=Data[list[RunBody]])
 def list_runs(project: str | None = None, s: State = Depends(state)) -> dict[str, Any]:
     """Every run of the workspace (or of ``project``), oldest first."""
@@ -52,7 +72,7 @@ def list_runs(project: str | None = None, s: State = Depends(state)) -> dict[str
 @router.get("/runs/{run_id}", operation_id="getRun", response_model=Data[RunDetail], response_model_exclude_unset=True)
 def get_run(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
     """A run with its manifest and the kind of each prediction; a complete run also with its columns,
-    metadata columns, explanations and ``analyzed``."""
+    metadata columns, explanations, ``analyzed`` and the cached ``projections``."""
     run = s.run(run_id)
     body: dict[str, Any] = {**run_body(run), "manifest": run.manifest}
     if run.status == "complete":
@@ -61,6 +81,7 @@ def get_run(run_id: str, s: State = Depends(state)) -> dict[str, Any]:
         body["metadata_columns"] = services.metadata_columns(run)
         body["explanations"] = sorted(p.stem for p in (run.dir / EXPLANATIONS_DIR).glob("*.npy"))
         body["analyzed"] = (run.dir / INSIGHTS_FILE).exists()
+        body["projections"] = cached_projections(run)
     with contextlib.suppress(LeapscopeError):  # an odd or partly written manifest: the rest still renders
         body["prediction_kinds"] = {p.name: p.resolved_kind for p in run.typed_manifest.predictions}
     return {"data": body}
