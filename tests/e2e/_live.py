@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
@@ -38,10 +39,15 @@ def free_port() -> int:
 def live_server(workspace: Path | str) -> Iterator[str]:
     """Serve ``workspace`` (API and built UI) on 127.0.0.1 in a thread; yields the base URL."""
     assert (STATIC_DIR / "index.html").exists(), "the web UI is not built: run `make install`"
+    with serve_app(create_app(workspace, warm=False)) as base:
+        yield base
+
+
+@contextmanager
+def serve_app(app: Any, stop_timeout: float = 30) -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(workspace, warm=False), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(600):
@@ -53,7 +59,7 @@ def live_server(workspace: Path | str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=stop_timeout)
 
 
 @contextmanager

@@ -7,42 +7,19 @@ A real uvicorn server in a thread, the real digits run and model (tests/conftest
 from __future__ import annotations
 
 import concurrent.futures as cf
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from leapscope.server import create_app
+from tests.e2e._live import serve_app
 
 pytestmark = pytest.mark.slow  # spawns worker processes that load the model
-
-
-@contextmanager
-def _live(app: Any) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started:
-            break
-        time.sleep(0.1)
-    assert server.started, "the test server did not start within 60 s"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +27,7 @@ def live(digits_workspace: tuple[Path, str]) -> Iterator[tuple[str, str, Any]]:
     """(base URL, run id, the app's state) of a live server with ONE explanation worker (heatmaps queue there)."""
     path, run_id = digits_workspace
     app = create_app(path, warm=False, serve_ui=False, explain_workers=1)
-    with _live(app) as base:
+    with serve_app(app) as base:
         yield base, run_id, app.state.leapscope
 
 

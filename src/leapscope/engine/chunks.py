@@ -32,7 +32,7 @@ from leapscope.engine.rows import ChunkRows, latent_blocks
 from leapscope.engine.scoring import Scorer
 from leapscope.store import RunWriter
 
-__all__ = ["commit_chunk", "evaluate_chunk", "evaluate_chunks"]
+__all__ = ["Progress", "commit_chunk", "evaluate_chunk", "evaluate_chunks"]
 
 
 def evaluate_chunk(
@@ -93,8 +93,8 @@ def evaluate_chunks(
     return {"samples": plan.total, "failed": int(record["failed"]), "subsets": plan.counts}
 
 
-class _Progress:
-    """Samples done per subset, reported through ``on_progress`` (first for the chunks already done)."""
+class Progress:
+    """Samples done (local) or committed (Ray) per subset, reported through ``on_progress`` (first for the chunks already done)."""
 
     def __init__(self, plan: Plan, done: dict[int, Any], on_progress: ProgressCallback | None):
         self.counts, self.on_progress = plan.counts, on_progress
@@ -106,6 +106,7 @@ class _Progress:
                 on_progress(subset, self.done[subset], total)
 
     def advance(self, subset: str, n: int) -> None:
+        """Count ``n`` more samples of ``subset`` as done and report the new total."""
         self.done[subset] += n
         if self.on_progress:
             self.on_progress(subset, self.done[subset], self.counts[subset])
@@ -172,7 +173,7 @@ def _write_chunks(
     executor: cf.ProcessPoolExecutor | None,
     options: EvaluateOptions,
 ) -> None:
-    progress = _Progress(plan, point.done, options.on_progress)
+    progress = Progress(plan, point.done, options.on_progress)
     todo = [(i, subset, ids) for i, (subset, ids) in enumerate(plan.chunks) if i not in point.done]
     jobs: list[BatchJob] = [(i, subset, b) for i, subset, ids in todo for b in batches(ids, plan.batch_size)]
     n_batches = collections.Counter(i for i, _, _ in jobs)

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from leapscope.engine._ray_worker import ChunkResult, ChunkWorker, WorkerSpec
-from leapscope.engine.config import EvaluateConfig, EvaluateOptions, ProgressCallback
+from leapscope.engine.chunks import Progress
+from leapscope.engine.config import EvaluateConfig, EvaluateOptions
 from leapscope.engine.plan import Plan
 from leapscope.engine.resume import ResumePoint, resume_point
 from leapscope.engine.setup import Setup
@@ -180,24 +181,6 @@ def close_cluster(cluster: RayCluster | None) -> None:
         cluster.ray.shutdown()
 
 
-class _Progress:
-    """Samples committed per subset, reported through ``on_progress`` (first for the chunks already done)."""
-
-    def __init__(self, plan: Plan, done: dict[int, Any], on_progress: ProgressCallback | None):
-        self.counts, self.on_progress = plan.counts, on_progress
-        self.done: collections.Counter[str] = collections.Counter()
-        for index in done:
-            self.done[plan.chunks[index][0]] += len(plan.chunks[index][1])
-        if on_progress:
-            for subset, total in plan.counts.items():
-                on_progress(subset, self.done[subset], total)
-
-    def advance(self, subset: str, n: int) -> None:
-        self.done[subset] += n
-        if self.on_progress:
-            self.on_progress(subset, self.done[subset], self.counts[subset])
-
-
 def evaluate_chunks_ray(
     cluster: RayCluster, setup: Setup, plan: Plan, run_dir: Path, options: EvaluateOptions
 ) -> dict[str, Any]:
@@ -306,7 +289,7 @@ class _Pool:
         ray = self.ray
         self.setup = setup
         plan, first_rows = self.plan, self.plan.first_rows()
-        progress = _Progress(plan, point.done, self.options.on_progress)
+        progress = Progress(plan, point.done, self.options.on_progress)
         queue: collections.deque[_Job] = collections.deque(
             (i, subset, ids) for i, (subset, ids) in enumerate(plan.chunks) if i not in point.done
         )
