@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+import ray
 
 import leapscope as ls
 from leapscope.exceptions import LeapscopeError
 from leapscope.store import Run, Workspace
 from tests.conftest import DIGITS
-
-ray = pytest.importorskip("ray")
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and uses fork")
+assert sys.platform.startswith("linux"), "these tests read /proc and use fork"
 
 # enough slow samples that the evaluation is still encoding when it is killed
 SLOW = {

@@ -16,9 +16,8 @@ import pytest
 
 from tests.server._odd_run import make_odd_run
 
-pytestmark = pytest.mark.skipif(
-    not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)"
-)
+# the process tree is read from /proc: leapscope's server (prctl PDEATHSIG workers) is Linux-first
+assert Path("/proc/self/stat").exists(), "these tests read the process tree from /proc (Linux)"
 
 
 def _stat(pid: int) -> list[str] | None:

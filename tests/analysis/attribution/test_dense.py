@@ -28,8 +28,7 @@ def _ppocr_path() -> Path | None:
 @pytest.fixture(scope="module")
 def ppocr():
     path = _ppocr_path()
-    if path is None or not path.exists():
-        pytest.skip("the rapidocr-onnxruntime wheel (PP-OCRv4 detector) is not installed (make install adds it)")
+    assert path is not None and path.exists(), "the rapidocr-onnxruntime wheel (PP-OCRv4 detector): make install"
     return open_model(path)
 
 
