@@ -25,3 +25,17 @@ def test_runs_table_fits_80_columns_without_cutting_ids(digits_workspace: tuple[
     for column in ("project", "version", "run", "status", "samples", "created", "seconds"):
         assert f" {column} " in f" {header} "
     assert "…" not in proc.stdout
+
+
+def test_explain_of_an_unknown_sample_names_the_run_and_real_ids(digits_workspace: tuple[Path, str]) -> None:
+    ws, run_id = digits_workspace
+    proc = subprocess.run(
+        [sys.executable, "-m", "leapscope", "explain", run_id, "no-such-id", "-w", str(ws)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode != 0
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert f"run {run_id} has no sample 'no-such-id'" in out and "ids look like '" in out and "Traceback" not in out

@@ -40,7 +40,10 @@ def _locate(opened: Run, sample_ids: list[str], subset: str | None) -> list[tupl
         matches = df[(df.sample_id == sample_id) & ((df.subset == subset) if subset else True)]
         if matches.empty:
             raise LeapscopeError(
-                f"explain: run {opened.id} has no sample {sample_id!r}" + (f" in subset '{subset}'" if subset else "")
+                f"explain: run {opened.id} has no sample {sample_id!r}"
+                + (f" in subset '{subset}'" if subset else "")
+                + f"; ids look like {', '.join(map(repr, df.sample_id.head(3)))}"
+                + " (fix: pass an id of the run: the web app's sample pages or `ls.open_run(...).to_pandas()` list them)"
             )
         if len(matches) > 1:
             raise LeapscopeError(
