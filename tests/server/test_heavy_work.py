@@ -46,15 +46,16 @@ def _explain(base: str, run_id: str, sample: str, **params: str) -> tuple[int, f
     return r.status_code, time.monotonic(), r.headers.get("content-type", "")
 
 
-def test_a_visual_stays_fast_while_four_heatmaps_compute(live):
+def test_a_visual_stays_fast_while_heatmaps_queue(live):
     base, run_id, state = live
     visual = f"{base}/api/v1/runs/{run_id}/samples/training/5/visuals/image"
     assert httpx.get(visual, timeout=120).status_code == 200  # the visuals worker has loaded the run
     assert _explain(base, run_id, "5", target="9")[0] == 200  # so has the explanation worker
     started = state.explain.started
-    # 16 distinct heatmaps queue on the one explanation worker (a digits heatmap alone takes ~25 ms when idle)
-    with cf.ThreadPoolExecutor(16) as pool:
-        ids = _training_ids(state, run_id, 16)
+    # 48 distinct heatmaps queue on the one explanation worker (a digits heatmap alone takes ~25 ms when idle,
+    # the PNG up to ~0.3 s on a loaded CI machine: the queue must be long enough to tell the two designs apart)
+    with cf.ThreadPoolExecutor(48) as pool:
+        ids = _training_ids(state, run_id, 48)
         heatmaps = [pool.submit(_explain, base, run_id, sid, target=str(i % 10)) for i, sid in enumerate(ids)]
         deadline = time.monotonic() + 30
         while state.explain.started == started and time.monotonic() < deadline:
@@ -65,11 +66,10 @@ def test_a_visual_stays_fast_while_four_heatmaps_compute(live):
         png_at = time.monotonic()
         results = [f.result() for f in heatmaps]
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
-    assert [s for s, _, _ in results] == [200] * 16 and all(c == "image/png" for _, _, c in results)
-    last_heatmap = max(at for _, at, _ in results)
-    # before: visuals and heatmaps shared one worker process, so the PNG came after all four heatmaps
-    assert png_at < last_heatmap, (png_at - t0, last_heatmap - t0)
-    assert png_at - t0 < 0.5 * (last_heatmap - t0), (png_at - t0, last_heatmap - t0)
+    assert [s for s, _, _ in results] == [200] * 48 and all(c == "image/png" for _, _, c in results)
+    # before: visuals and heatmaps shared one worker process, so the PNG came after every queued heatmap
+    after_png = sorted(round(at - t0, 3) for _, at, _ in results if at > png_at)
+    assert len(after_png) >= 24, (round(png_at - t0, 3), after_png)
 
 
 def test_a_superseded_request_is_dropped_and_identical_ones_are_joined(live):
