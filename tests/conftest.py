@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,10 @@ import pytest
 from leapscope import api
 from leapscope.integration import CheckReport, LoadedIntegration, load
 from leapscope.store import Run, Workspace
+
+# the integrations the tests check and evaluate are trusted in a file of this session, never the user's own
+# (~/.config/leapscope); set before any test runs, so the server's worker processes see the same file
+os.environ["LEAPSCOPE_TRUST_FILE"] = str(Path(tempfile.mkdtemp(prefix="leapscope-trust-")) / "trusted.json")
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "examples" / "digits"

@@ -47,4 +47,14 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'leapscope' has no attribute {name!r}")
+    raise AttributeError(f"module 'leapscope' has no attribute {name!r}{_did_you_mean(name)}")
+
+
+def _did_you_mean(name: str) -> str:
+    """``"; did you mean ls.metric?"`` for a typo of a public name (difflib), ``""`` when none is close."""
+    if name.startswith("__"):  # probes such as __wrapped__ or __path__: no suggestion
+        return ""
+    import difflib
+
+    close = difflib.get_close_matches(name, __all__, n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(f'ls.{match}' for match in close)}?" if close else ""

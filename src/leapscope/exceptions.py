@@ -44,6 +44,7 @@ __all__ = [
     "RunNotFoundError",
     "StoreError",
     "TracingError",
+    "UntrustedIntegrationError",
     "UserCodeError",
     "ValidationError",
 ]
@@ -77,6 +78,11 @@ class IntegrationDefinitionError(IntegrationError, TypeError):
 
 class IntegrationLoadError(IntegrationError, ImportError):
     """The integration could not be found or imported."""
+
+
+class UntrustedIntegrationError(IntegrationLoadError):
+    """A run names an integration folder this user never checked or evaluated on this machine, so its
+    code is not imported (a workspace file must never decide which code runs; see ``integration/_trust.py``)."""
 
 
 class _ContextMixin:

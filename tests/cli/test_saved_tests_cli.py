@@ -144,3 +144,33 @@ def test_insights_table_prints_copyable_suggested_tests(digits_workspace):
     argv = shlex.split(lines[0].split("] ", 1)[1])
     proc = _run(*argv[1:])
     assert proc.returncode in (0, 1) and ("PASS" in proc.stdout or "FAIL" in proc.stdout), proc.stdout + proc.stderr
+
+
+def test_short_metric_names_and_unquoted_words_from_the_cli(small):
+    ws, _, run_id, _ = small
+    # `--metric ce` finds loss_ce (the trial's `--metric bce` did not find loss_bce)
+    proc = _run("test", run_id, "-w", ws, "--metric", "ce", "--max", "100")
+    assert proc.returncode == 0 and "PASS mean loss_ce <= 100.0" in proc.stdout, proc.stdout + proc.stderr
+    proc = _run("test", run_id, "-w", ws, "--metric", "accuracy", "--min", "0")
+    assert proc.returncode == 0 and "mean metric_accuracy >= 0.0" in proc.stdout, proc.stdout + proc.stderr
+    # an unquoted word on the right of a filter: the quoted fix, not the grammar
+    proc = _run("test", run_id, "-w", ws, "--metric", "ce", "--max", "1", "--filter", "subset == validation")
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and 'strings go in quotes: subset == "validation"' in err, proc.stderr
+
+
+def test_on_a_failed_run_the_cli_says_it_failed_and_where_to_see_why(make_integration, tmp_path):
+    # the trial's `leapscope test` on a failed run: "no column 'loss_huber'; metric and loss columns: " (empty)
+    from tests.runs.test_saved_tests import _failed_run
+
+    ws = Workspace(tmp_path / "ws")
+    run = _failed_run(make_integration, ws)
+    runs.save_test(ws, run.row.project, runs.ThresholdTest(metric="loss_ce", max=1.0, name="cap"))
+    for args in (("--metric", "ce", "--max", "1"), ()):  # one test, then the saved tests
+        proc = _run("test", run.id, "-w", ws.path, *args)
+        err = " ".join(proc.stderr.split())
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout + proc.stderr
+        assert f"run {run.id} failed (every one of its 40 samples failed" in err and "broken encoder" in err, err
+        joined = "".join(proc.stderr.split())  # paths wrapped at the terminal's width
+        assert f"`leapscoperuns-w{ws.path}`" in joined and f"{run.dir}/errors.parquet" in joined, err
+        assert "metric and loss columns" not in err and err.count(f"run {run.id} failed") == 1, err

@@ -26,6 +26,8 @@ def test_dense_output_is_inferred_dense_and_shown(tmp_path):
         "shape": [1, 16, 16],
         "labels": None,
         "note": None,
+        "class_axis": None,  # no labels: no class axis to report
+        "warning": None,
     }
     shown = runner.invoke(app, ["check", str(folder), "-n", "1"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output

@@ -56,7 +56,7 @@ def test_torchscript_and_export_files(tmp_path):
     torch.jit.save(scripted, str(tmp_path / "m.pt"))
     ts = open_model(tmp_path / "m.pt")
     np.testing.assert_allclose(ts.predict([X])[0], open_model(SmallCNN()).predict([X])[0], atol=1e-6)
-    with pytest.raises(ModelError, match="TorchScript modules do not support hooks"):
+    with pytest.raises(ModelError, match="TorchScript modules take no forward hooks"):
         ts.activations([X], ["fc"])
     program = torch.export.export(SmallCNN().eval(), (torch.from_numpy(X),))
     torch.export.save(program, str(tmp_path / "m.pt2"))

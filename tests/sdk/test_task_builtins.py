@@ -99,3 +99,48 @@ def test_regression_metrics_answer_to_their_short_names() -> None:
         metric = ls.builtin_metric(short)
         assert metric.name == short  # stored as metric_<the name written>
         np.testing.assert_allclose(np.asarray(metric.function(gt, prediction)).reshape(-1), expected)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cross_entropy_of_a_map_is_per_pixel_like_torch(channels_last):
+    """A (B, C, H, W) / (B, H, W, C) map: the mean of each pixel's cross-entropy, never a softmax across pixels."""
+    import torch
+
+    from leapscope.analysis.attribution.losses import torch_loss
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    classes = rng.integers(0, 3, size=(2, 4, 5))
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(classes), reduction="none")
+    expected = expected.mean((1, 2)).numpy()
+    onehot = np.eye(3, dtype=np.float32)[classes].transpose(0, 3, 1, 2)
+    probs = torch.softmax(torch.tensor(logits), 1).numpy()
+    if channels_last:
+        logits, onehot, probs = (a.transpose(0, 2, 3, 1) for a in (logits, onehot, probs))
+    np.testing.assert_allclose(ls.builtin_loss("cross_entropy_from_logits")(onehot, logits), expected, rtol=1e-5)
+    np.testing.assert_allclose(ls.builtin_loss("cross_entropy")(onehot, probs), expected, rtol=1e-5)
+    differentiable = torch_loss("cross_entropy_from_logits", torch.tensor(logits), torch.tensor(onehot))
+    np.testing.assert_allclose(differentiable.numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc", "indices"])
+def test_mask_metrics_find_the_class_axis_of_a_multiclass_map(layout):
+    """A (B, 3, H, W) softmax map is per-pixel classes without channel_dim (before: an element-wise binary mask
+    over the one-hot channels, pixel accuracy 0.97 where the true one is 0.96), as with channel_dim=1."""
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 3, size=(2, 8, 8))
+    guess = np.where(rng.random((2, 8, 8)) < 0.8, truth, (truth + 1) % 3)
+    onehot = np.eye(3, dtype=np.float32)[truth].transpose(0, 3, 1, 2)
+    probs = np.eye(3, dtype=np.float32)[guess].transpose(0, 3, 1, 2) * 0.9 + 0.1 / 3
+    expected = {name: getattr(b, name)(onehot, probs, channel_dim=1) for name in ("dice", "iou", "pixel_accuracy")}
+    np.testing.assert_allclose(expected["pixel_accuracy"], (truth == guess).reshape(2, -1).mean(1), rtol=1e-6)
+    gt, pred = onehot, probs
+    if layout == "nhwc":
+        gt, pred = onehot.transpose(0, 2, 3, 1), probs.transpose(0, 2, 3, 1)
+    elif layout == "indices":
+        gt = truth
+    for name, want in expected.items():
+        np.testing.assert_allclose(ls.builtin_metric(name)(gt, pred), want, rtol=1e-6, err_msg=f"{name} {layout}")
+    binary = np.stack([truth > 0] * 1, 1).astype(np.float32)  # (B, 1, H, W): still binary
+    assert b._mask_axis(binary, None) is None and b._mask_axis(probs, None) == 1
+    assert b._mask_axis(probs[:, 0], None) is None  # (B, H, W)

@@ -131,7 +131,7 @@ def test_a_changed_run_is_read_again_and_non_finite_values_are_null(client, copy
 
 def test_dismissals_round_trip(client):
     base = "/api/v1/projects/digits/dismissals"
-    pair = {"a": {"subset": "training", "sample_id": "5"}, "b": {"subset": "validation", "sample_id": "90"}}
+    pair = {"a": {"subset": "training", "sample_id": "5"}, "b": {"subset": "validation", "sample_id": "7"}}
     made = client.post(base, json={**pair, "reason": "different pen strokes"})
     assert made.status_code == 200, made.text
     stored = made.json()["data"]

@@ -180,3 +180,35 @@ def test_pandas_reference_matches_for_nan_and_null():
     assert _sql_rows(t, "x > 1") == [1]
     assert _sql_rows(t, "x >= 1") == [1]
     assert list(pd.Series([math.nan, 2.0, None]) > 1) == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed"),
+    [
+        ("subset == north", 'subset == "north"'),
+        ("digit_label != eight", 'digit_label != "eight"'),
+        ("row > 1 and subset == validation", 'row > 1 and subset == "validation"'),
+        ("subset in [training, test]", 'subset in ["training", "test"]'),
+        ('subset not in ["test", training]', 'subset not in ["test", "training"]'),
+        ("kind == a and subset == b", 'kind == "a" and subset == "b"'),
+    ],
+)
+def test_an_unquoted_word_on_the_right_says_strings_go_in_quotes(table, text, fixed):
+    # the trial's `tumor_site == north` got the generic grammar error; with or without the columns known
+    for schema in (None, table.schema, table.column_names):
+        with pytest.raises(FilterError) as info:
+            parse_filter(text, schema)
+        assert f"strings go in quotes: {fixed}" in str(info.value), str(info.value)
+    parse_filter(fixed, table.schema)  # the suggested text is a valid filter
+
+
+def test_a_column_on_the_right_is_refused_as_a_comparison_of_two_columns(table):
+    with pytest.raises(FilterError, match=r"'score' \(character 10\) is a column; a filter compares a column") as info:
+        parse_filter("loss_ce > score", table.schema)
+    assert 'strings go in quotes: loss_ce > "score"' in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "hint"), [("odd == TRUE", "write true"), ("subset == NULL", "write null")])
+def test_a_keyword_in_the_wrong_case_names_the_keyword(table, text, hint):
+    with pytest.raises(FilterError, match=hint):
+        parse_filter(text, table.schema)

@@ -16,6 +16,9 @@ HEADER = """# leapscope CLI reference
 Generated from the commands themselves (`python -m leapscope.cli._docs > docs/cli.md`);
 a test keeps this file in sync. Every command is a thin layer over the Python API.
 Known errors print one readable block and exit 2; set `LEAPSCOPE_DEBUG=1` for the traceback.
+An unexpected error (a bug, or a workspace file leapscope cannot read) prints one paragraph
+instead, naming the command and the error's type and first line, and exits 1; run the same
+command again with `LEAPSCOPE_DEBUG=1` to see its traceback, and report it.
 """
 
 

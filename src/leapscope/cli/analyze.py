@@ -17,7 +17,6 @@ from leapscope.analysis.insights import INSIGHT_TYPES, Insight
 from leapscope.cli._app import app
 from leapscope.cli._options import WorkspaceOpt
 from leapscope.store import Workspace
-from leapscope.store._schema import is_score_column, metric_column
 
 RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix); see `leapscope runs`.")]
 
@@ -231,7 +230,8 @@ def threshold_test(
     metric: Annotated[
         str | None,
         typer.Option(
-            help="Column to average, e.g. metric_accuracy (a bare name gets metric_). "
+            help="Column to average, e.g. metric_accuracy; a short name (accuracy, bce) stands for the one "
+            "metric_<name> or loss_<name> column of the run (both: an error naming them). "
             "Without it, run the project's saved tests on the run."
         ),
     ] = None,
@@ -269,6 +269,9 @@ def threshold_test(
                 f"{', '.join(given)} need --metric (without --metric, `leapscope test RUN` runs the saved tests)",
                 param_hint="--metric",
             )
+        from leapscope.runs.tests import require_scores
+
+        require_scores(opened)  # a failed run: its status and errors once, not one failure per saved test
         results = runs.run_saved_tests(ws, opened)
         if not results:
             console.print(
@@ -278,8 +281,8 @@ def threshold_test(
             raise typer.Exit(0)
         print_saved_tests(console, results)
         raise typer.Exit(0 if all(r.passed for r in results) else 1)
-    column = metric if is_score_column(metric) or metric in opened.samples.column_names else metric_column(metric)
-    test = runs.ThresholdTest(metric=column, filter=filter, min=min_value, max=max_value, name=save or "")
+    # a short name (bce) is resolved against the run's columns by the API (runs.ThresholdTest.resolved)
+    test = runs.ThresholdTest(metric=metric, filter=filter, min=min_value, max=max_value, name=save or "")
     # saving runs the test on this run and records its result there
     result = (runs.save_test(ws, opened.row.project, test, run=opened) if save else None) or runs.run_test(opened, test)
     console.print(

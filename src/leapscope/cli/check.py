@@ -89,7 +89,10 @@ def _predictions_line(predictions: list[dict[str, Any]]) -> str:
         how = "declared" if p["declared"] else "inferred; declare kind= to change it"
         if p.get("note") and not p["declared"]:
             how = f"inferred, {p['note']}" if p["note"].startswith("from ") else f"{how}; {p['note']}"
-        parts.append(f"{p['name']}: {p['kind']} ({how}), one sample {shape}")
+        axis = p.get("class_axis")
+        labels = p.get("labels") or []
+        where = f", {len(labels)} labels on axis {axis}" if axis is not None and len(p["shape"]) > 1 else ""
+        parts.append(f"{p['name']}: {p['kind']} ({how}), one sample {shape}{where}")
     return " · ".join(parts)
 
 

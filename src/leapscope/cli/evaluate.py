@@ -77,7 +77,7 @@ def evaluate(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per model call.")] = 64,
     workers: Annotated[int | None, typer.Option(min=0, help="Encoding processes (0: encode in this process).")] = None,
     latent: Annotated[
-        list[str] | None, typer.Option(help="Layer whose pooled activations to store (repeatable).")
+        list[str] | None, typer.Option(help="Layer whose pooled activations to store (repeatable; 'none': store none).")
     ] = None,
     resume: Annotated[str | None, typer.Option(help="Run id to continue.")] = None,
     max_samples: Annotated[int | None, typer.Option("--max-samples", min=1, help="First N samples per subset.")] = None,

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from leapscope import runs
-from leapscope.analysis.attribution import METHODS
+from leapscope.analysis.attribution import METHODS, LossGradientError
 from leapscope.cli._app import app
 from leapscope.cli._options import WorkspaceOpt
 from leapscope.exceptions import LeapscopeError
@@ -20,7 +20,9 @@ from leapscope.store import Run, Workspace
 from leapscope.store._schema import SAMPLE_ID, SUBSET
 
 TARGET_HELP = (
-    "What to explain. Class outputs: a class index or label (default: the predicted class). Dense outputs "
+    "What to explain. Class outputs: a class index or label (default: the predicted class); a binary "
+    "sigmoid output with one label L has classes 'not L' (0, explained as 1 - p, or -z for a logit) and L (1). "
+    "Dense outputs "
     "(segmentation maps): a channel index or label, summed over --region (default: the main class over its "
     "predicted-positive pixels). Any output: element:i,j,... (one output value, no batch axis). "
     "loss:NAME: what raised that loss against the ground truth ('loss' alone: the only loss)."
@@ -113,7 +115,10 @@ def explain(
     if not as_json:
         console.print(f"loaded the model in {ctx.model_load_seconds:.2f} s ({ctx.model.framework})")
     with console.status(f"{method}: explaining {len(located)} sample(s)…"):
-        explained = runs.explain_samples(ctx, located, method=method, target=target, region=region, layer=layer)
+        try:
+            explained = runs.explain_samples(ctx, located, method=method, target=target, region=region, layer=layer)
+        except LossGradientError as exc:  # the library says method=occlusion; on the command line it is a flag
+            raise LeapscopeError(exc.for_cli()) from exc
     records: list[dict[str, Any]] = []
     for item in explained:
         path = _output_path(output, item.subset, item.sample_id, len(explained) > 1)

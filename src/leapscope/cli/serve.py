@@ -23,7 +23,8 @@ def serve(
         list[str] | None,
         typer.Option(
             "--allow-host",
-            help="Another host name clients use to reach the server (repeatable; '*' for any). "
+            help="Another host name clients use to reach the server (repeatable; '*' for any, which turns the "
+            "Host check off and so requires a token, generated when --token is not given). "
             "Always accepted: 127.0.0.1, localhost, [::1] and --host; other Host headers are refused (DNS-rebinding protection).",
         ),
     ] = None,

@@ -73,7 +73,11 @@ def build_manifest(setup: Setup, run_id: str, project: str, version: str) -> dic
         },
         "wiring": [e.to_dict() for e in setup.wiring.edges],
         "model": wrapper.signature() | {"source": str(source) if isinstance(source, Path) else type(source).__name__},
-        "predictions": [p.describe() | {"kind": setup.kinds.get(p.name, p.kind)} for p in integration.predictions]
+        "predictions": [
+            p.describe()
+            | {"kind": setup.kinds.get(p.name, p.kind), "channel_dim": setup.class_axes.get(p.name, p.channel_dim)}
+            for p in integration.predictions
+        ]
         or [{"name": n, "labels": None, "kind": setup.kinds.get(n)} for n in prediction_names(integration, wrapper)],
         "subsets": _subsets(setup),
         "latent_spaces": {space: {"layer": layer, "pool": "mean"} for space, layer in setup.spaces.items()},

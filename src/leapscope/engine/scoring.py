@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ from leapscope.exceptions import LeapscopeError, ValidationError
 from leapscope.integration import call_user, prediction_names
 from leapscope.integration._validate import fn_label, validate_per_sample, validate_predictions
 from leapscope.sdk._decorators import Decorated
-from leapscope.sdk._parts import class_names, infer_kind
+from leapscope.sdk._parts import class_axis, class_names, infer_kind
 from leapscope.store._manifest import GT_SOURCE, INPUT_SOURCE, PREDICTION_SOURCE, parse_source, source_key
 from leapscope.store._schema import (
     COUNT_SUFFIX,
@@ -48,6 +49,8 @@ __all__ = [
     "labels_for",
     "summary_columns",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: a regression output with more values per sample gets ``_value_<i>`` columns for the first this many only
 MAX_VALUE_COLUMNS = 4
@@ -107,7 +110,7 @@ class Scorer:
             name: KindInfo(
                 setup.kinds.get(name) or (declared[name].kind if name in declared else None),
                 declared[name].labels if name in declared else None,
-                declared[name].channel_dim if name in declared else -1,
+                setup.class_axes.get(name, declared[name].channel_dim if name in declared else None),
             )
             for name in self.predictions
         }
@@ -214,6 +217,10 @@ class Scorer:
                 result.scores[column(key)] = arr
 
 
+#: the functions already reported as working only per sample (one warning per process)
+_WARNED_PER_SAMPLE: set[str] = set()
+
+
 def call_batched(
     fn: Decorated, sources: dict[str, str], arrays: dict[str, np.ndarray], subset: str, sample_ids: Sequence[Any]
 ) -> tuple[dict[str, np.ndarray] | None, _Fails]:
@@ -231,10 +238,22 @@ def call_batched(
     try:
         value = call_user(functools.partial(fn.function, **kwargs), name=fn_label(fn), subset=subset)
         result = validate_per_sample(fn, value, batch=batch, subset=subset, sample_id=None)
-    except LeapscopeError:
+    except LeapscopeError as exc:
         if batch == 1:
             raise
-        return _call_per_sample(fn, kwargs, batch, subset, sample_ids)
+        values, fails = _call_per_sample(fn, kwargs, batch, subset, sample_ids)
+        if not fails and fn_label(fn) not in _WARNED_PER_SAMPLE:
+            # right values, but the function mixes the samples of a batch (e.g. .mean(axis=0)): say so once
+            _WARNED_PER_SAMPLE.add(fn_label(fn))
+            logger.warning(
+                "%s fails on a batch of %d samples but works on each sample alone, so leapscope calls it once per "
+                "sample (slower): %s; fix: return one value per sample, reducing over every axis but the first "
+                "(e.g. .mean(axis=tuple(range(1, x.ndim))))",
+                fn_label(fn),
+                batch,
+                str(exc).splitlines()[0],
+            )
+        return values, fails
     if isinstance(result, list):  # confusion-matrix elements are not stored per sample
         return None, []
     return result, []
@@ -295,7 +314,8 @@ class KindInfo(NamedTuple):
 
     kind: str | None
     labels: list[str] | None = None
-    channel_dim: int = -1
+    #: None: found from the shape (:func:`leapscope.sdk._parts.class_axis`)
+    channel_dim: int | None = None
 
 
 def _gt_pairs(edges: Sequence[Any]) -> dict[str, str]:
@@ -318,17 +338,20 @@ def _positive_threshold(values: np.ndarray) -> float:
     return 0.5 if values.size and float(values.min()) >= 0.0 and float(values.max()) <= 1.0 else 0.0
 
 
-def dense_summary(values: np.ndarray, labels: list[str] | None, channel_dim: int) -> tuple[np.ndarray, np.ndarray]:
+def dense_summary(
+    values: np.ndarray, labels: list[str] | None, channel_dim: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per sample of a dense map (B, ...): (fraction of positive positions, mean of the main channel), float64 (B,).
 
     One channel (a (1, H, W) / (H, W) map, or any map with no labels and no channel axis longer than 1):
     positive = value > 0.5 for probabilities in [0, 1] (> 0 for logits), main channel = the map. Several
-    channels on ``channel_dim`` (C = ``len(labels)`` or the axis size): channel 0 is the background,
-    positive = the position's arg-max channel is not 0, main channel = channel 1.
+    channels on ``channel_dim`` (C = ``len(labels)`` or the axis size; None: :func:`class_axis`): channel 0
+    is the background, positive = the position's arg-max channel is not 0, main channel = channel 1.
     """
     n, sample = len(values), tuple(values.shape[1:])
     ndim = len(sample)
-    axis = channel_dim % ndim if ndim and -ndim <= channel_dim < ndim else None
+    found = class_axis(sample, labels, channel_dim)
+    axis = found % ndim if ndim and -ndim <= found < ndim else None
     channels = sample[axis] if axis is not None else 1
     single = channels == 1 or (not labels and (1 in sample or ndim < 3))
     values = np.asarray(values)  # no float64 copy: a batch of 640 x 640 maps is large; accumulate in float64

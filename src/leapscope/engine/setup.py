@@ -42,6 +42,8 @@ class Setup:
     model_hash: str
     #: prediction name -> its kind (class, multilabel, dense, boxes, regression), resolved by the integration test
     kinds: dict[str, str] = field(default_factory=dict)
+    #: prediction name -> the axis of one sample holding its labels (declared or found), where it has one
+    class_axes: dict[str, int] = field(default_factory=dict)
 
 
 def prepare(loaded: LoadedIntegration, all_subsets: list[Subset], config: EvaluateConfig, plan: Plan) -> Setup:
@@ -72,6 +74,7 @@ def prepare(loaded: LoadedIntegration, all_subsets: list[Subset], config: Evalua
         spaces,
         model_hash(source, wrapper),
         report.kinds,
+        {p.name: p.class_axis for p in report.predictions if p.class_axis is not None},
     )
 
 
@@ -90,7 +93,12 @@ def _invalid(report: CheckReport, loaded: LoadedIntegration) -> ValidationError:
 
 def latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str, str]:
     """Space name -> layer of every stored latent space: ``layers``, default the model's default latent layer
-    (none, with a warning, when the model has no such layer)."""
+    (none, with a warning, when the model has no such layer); ``["none"]`` stores no layer latent space.
+
+    A layer the model cannot give (one of a TorchScript module that is not an nn.Sequential) is refused here,
+    with the fix, before any sample is evaluated."""
+    if layers and [layer.lower() for layer in layers] == ["none"]:
+        return {}
     if layers:
         wrapper.resolve_layers(layers)
         canonical = [wrapper.canonical_layer(layer) for layer in layers]  # one name whichever spelling was typed
@@ -100,4 +108,5 @@ def latent_spaces(wrapper: ModelWrapper, layers: list[str] | None) -> dict[str, 
     except ModelError as exc:
         logger.warning("no latent space stored: %s", exc)
         return {}
+    wrapper.resolve_layers([layer])
     return {space_name(layer): layer}

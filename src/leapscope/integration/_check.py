@@ -214,6 +214,7 @@ def run_integration_test(
     if integration.integration_test is not None and subsets:
         wiring = _trace(integration, integration.integration_test, parts, predictor, subsets, warnings)
 
+    warnings.extend(info.warning for info in parts.kinds.values() if info.warning)
     return CheckReport(
         parts=list(parts.results.values()),
         wiring=wiring,

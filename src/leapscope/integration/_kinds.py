@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from leapscope.exceptions import ValidationError
-from leapscope.sdk._parts import Prediction, PredictionKind, infer_kind, kind_mismatch
+from leapscope.sdk._parts import Prediction, PredictionKind, class_axis, infer_kind, kind_mismatch
 
 __all__ = ["PredictionKindInfo", "resolve_kinds"]
 
@@ -34,6 +34,11 @@ class PredictionKindInfo:
     labels: list[str] | None = None
     #: how an undeclared kind was chosen, or how to change it (shown by ``leapscope check``)
     note: str | None = None
+    #: the axis of one sample holding one value per label (declared, or found by ``class_axis``); None
+    #: for outputs without labels along an axis (regression, boxes, label-less maps)
+    class_axis: int | None = None
+    #: a problem ``check`` reports as a warning (e.g. an axis another platform would read differently)
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +48,8 @@ class PredictionKindInfo:
             "shape": list(self.shape),
             "labels": None if self.labels is None else list(self.labels),
             "note": self.note,
+            "class_axis": self.class_axis,
+            "warning": self.warning,
         }
 
 
@@ -98,5 +105,33 @@ def resolve_kinds(
                 "its values are in [0, 1]: if it is a sigmoid binary score, declare "
                 f"ls.Prediction('{pred.name}', labels=['<positive class>']) (or kind='class')"
             )
-        found.append(PredictionKindInfo(name, kind, pred.kind is not None, shape, pred.labels, note))
+        axis = _labelled_axis(shape, pred) if kind in ("class", "multilabel", "dense") else None
+        found.append(
+            PredictionKindInfo(
+                name, kind, pred.kind is not None, shape, pred.labels, note, axis, _platform_warning(pred, shape, axis)
+            )
+        )
     return found
+
+
+def _labelled_axis(shape: tuple[int, ...], pred: Prediction) -> int | None:
+    """The non-negative axis of one sample holding one value per label, or None (no labels, or none fits)."""
+    if not pred.labels or not shape:
+        return None
+    axis = class_axis(shape, pred.labels, pred.channel_dim)
+    if not -len(shape) <= axis < len(shape) or shape[axis] != len(pred.labels):
+        return None
+    return axis % len(shape)
+
+
+def _platform_warning(pred: Prediction, shape: tuple[int, ...], axis: int | None) -> str | None:
+    """A Tensorleap ``PredictionTypeHandler`` left at code-loader's default ``channel_dim=-1`` whose labels
+    leapscope found on another axis: right here, but Tensorleap itself would read the last axis."""
+    if pred.axis_default_of != "code-loader" or axis is None or len(shape) < 2 or axis == len(shape) - 1:
+        return None
+    return (
+        f"prediction '{pred.name}': PredictionTypeHandler leaves channel_dim at code-loader's default -1 (the last "
+        f"axis, {shape[-1]} values), but its {len(pred.labels or [])} labels are on axis {axis} of one sample "
+        f"{shape}; leapscope uses axis {axis}, Tensorleap would read axis -1: set channel_dim={axis + 1} "
+        "(code-loader counts the batch axis) in PredictionTypeHandler"
+    )

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from leapscope.exceptions import IntegrationLoadError, LeapscopeError
+from leapscope.integration._trust import record_trusted
 from leapscope.integration._usercode import user_frame
 from leapscope.sdk._decorators import Integration, collecting
 
@@ -167,6 +168,9 @@ def load(path: str | Path) -> LoadedIntegration:
     Tensorleap's own code-loader package (see :mod:`leapscope.integration.tensorleap`). The module is imported under a unique
     name into a fresh registry, so loading two integrations never mixes them.
 
+    The integration's folder is recorded as trusted for this user (:mod:`leapscope.integration._trust`):
+    a run's views import code only from such folders, never from wherever its manifest points.
+
     Raises
     ------
     IntegrationLoadError
@@ -176,6 +180,7 @@ def load(path: str | Path) -> LoadedIntegration:
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise IntegrationLoadError(f"integration path {path} does not exist; fix: pass a folder or a .py file")
+    record_trusted(path)  # the caller runs this code on purpose: later views of its runs may import it again
     from leapscope.integration.tensorleap import find_tensorleap, load_tensorleap
 
     tensorleap = find_tensorleap(path)

@@ -35,6 +35,7 @@ from leapscope.sdk._decorators import (
     Visualizer,
     test_context,
 )
+from leapscope.sdk._parts import class_axis
 from leapscope.sdk._subset import DataState, Subset
 
 
@@ -197,31 +198,34 @@ def _check_labels(
         if not pred.labels:
             continue
         sample_shape = tuple(np.shape(out))[1:]
-        has_axis = bool(sample_shape) and -len(sample_shape) <= pred.channel_dim < len(sample_shape)
-        size = sample_shape[pred.channel_dim] if has_axis else None
+        axis = class_axis(sample_shape, pred.labels, pred.channel_dim)
+        has_axis = bool(sample_shape) and -len(sample_shape) <= axis < len(sample_shape)
+        size = sample_shape[axis] if has_axis else None
         if size == len(pred.labels):
             continue
         shown = ", ".join(repr(x) for x in pred.labels[:8]) + (", ..." if len(pred.labels) > 8 else "")
+        if pred.channel_dim is None and len(sample_shape) > 1:  # no axis of a map holds one value per label
+            actual = f"no axis of one sample (shape {sample_shape}) has {len(pred.labels)} values"
+            expected = f"one axis with {len(pred.labels)} values, one per label"
+        elif has_axis:
+            actual = f"{size} values on the class axis (channel_dim={axis})"
+            expected = f"{size} labels, one per value on axis {axis} of one sample (shape {sample_shape})"
+        else:
+            actual = f"no axis {axis}"
+            expected = f"a class axis {axis} in one sample of the output (shape {sample_shape})"
         raise ValidationError(
-            f"Prediction '{pred.name}' declares {len(pred.labels)} labels but the model's output has "
-            + (
-                f"{size} values on the class axis (channel_dim={pred.channel_dim})"
-                if has_axis
-                else f"no axis {pred.channel_dim}"
-            ),
+            f"Prediction '{pred.name}' declares {len(pred.labels)} labels but the model's output has {actual}",
             function=label,
             argument="predictions",
             subset=subset,
             sample_id=sample_id,
-            expected=(
-                f"{size} labels, one per value on axis {pred.channel_dim} of one sample (shape {sample_shape})"
-                if has_axis
-                else f"a class axis {pred.channel_dim} in one sample of the output (shape {sample_shape})"
-            ),
+            expected=expected,
             actual=f"{len(pred.labels)} labels: {shown}",
             fix=(
-                f"give ls.Prediction('{pred.name}', labels=[...]) one label per class the model outputs, or set "
-                "channel_dim= to the class axis (labels=None for outputs without classes)"
+                f"set channel_dim={fits[0]} (the axis with {len(pred.labels)} values) or leave it out"
+                if (fits := [a for a, size in enumerate(sample_shape) if size == len(pred.labels)])
+                else f"give ls.Prediction('{pred.name}', labels=[...]) one label per class the model outputs, or set "
+                "channel_dim= to the class axis of one sample (labels=None for outputs without classes)"
             ),
         )
 

@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,19 @@ class TorchModel(ModelWrapper):
     expect). Layer names are ``named_modules()`` leaves; ``"<layer>:input"`` names
     the input of a layer (used for the default latent: the input of the last
     ``nn.Linear``).
+
+    TorchScript modules (``torch.jit.script`` / ``torch.jit.trace``, saved with
+    ``torch.jit.save``) take no forward hooks. Their layer types come from the
+    ``original_name`` TorchScript keeps on every submodule. A scripted ``nn.Sequential``
+    (nested ``nn.Sequential`` s included) gives activations without hooks: its modules
+    are run one after the other, which is what ``nn.Sequential.forward`` does, and
+    the first such pass is checked against the scripted forward. Any other scripted
+    module gives no activations: :meth:`resolve_layers` refuses its layers with the fix.
     """
 
     framework = "torch"
 
-    def __init__(self, module: Any, *, layout: Layout | None = None):
+    def __init__(self, module: Any, *, layout: Layout | None = None, source: Path | str | None = None):
         import torch
 
         if not isinstance(module, torch.nn.Module):
@@ -91,7 +100,14 @@ class TorchModel(ModelWrapper):
         with contextlib.suppress(NotImplementedError):  # torch.export programs are always in inference mode
             module.eval()
         self.module = module
+        #: the file the model was read from (named in error messages), if any
+        self.source = None if source is None else str(source)
         self.scripted = isinstance(module, torch.jit.ScriptModule)
+        #: a scripted nn.Sequential: its modules in call order (nested Sequentials expanded), else None
+        self._chain: list[tuple[str, Any]] | None = _chain_units(module) if self.scripted else None
+        #: layer name -> (first, last) chain index of a module or nested Sequential the chain can read
+        self._spans: dict[str, tuple[int, int]] = _chain_spans(module) if self._chain is not None else {}
+        self._chain_checked = False
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         params = [p.name for p in _params(module) if p.kind in positional] or ["input"]
         self.inputs = [TensorSpec(name, None, None, layout) for name in params]
@@ -129,11 +145,12 @@ class TorchModel(ModelWrapper):
     ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         import torch
 
-        if layers and self.scripted:
-            raise ModelError(
-                "TorchScript modules do not support hooks, so their activations cannot be read; fix: pass the "
-                "nn.Module object from @ls.load_model"
-            )
+        if self.scripted:
+            for layer in layers:
+                if not self._readable(layer):
+                    raise ModelError(self._unreadable_message(layer))
+            if self._chain is not None and (layers or not self._leaf_shapes_known):
+                return self._forward_chain(self._chain, inputs, layers)
         captured: dict[str, Any] = {}
         handles = []
         modules = dict(self.module.named_modules())
@@ -182,6 +199,108 @@ class TorchModel(ModelWrapper):
             self._shapes[k] = (None, *v.shape[1:])
         return [o.detach().cpu().numpy() for o in outs], acts
 
+    def _forward_chain(
+        self, chain: list[tuple[str, Any]], inputs: list[np.ndarray], layers: list[str]
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        """A scripted nn.Sequential without hooks: its modules run one after the other, as
+        ``nn.Sequential.forward`` runs them, recording every module's output shape and the
+        activations of ``layers``. The first pass is checked against the scripted forward."""
+        import torch
+
+        starts: dict[int, list[str]] = {}
+        ends: dict[int, list[str]] = {}
+        for layer in layers:
+            is_input = layer.endswith(INPUT_SUFFIX)
+            first, last = self._spans[layer[: -len(INPUT_SUFFIX)] if is_input else layer]
+            (starts.setdefault(first, []) if is_input else ends.setdefault(last, [])).append(layer)
+        captured: dict[str, Any] = {}
+        names = {index: name for index, (name, _) in enumerate(chain)}
+        tensors = self._tensors(inputs)
+        try:
+            with torch.inference_mode():
+                value: Any = tensors[0]
+                for index, (_, unit) in enumerate(chain):
+                    for key in starts.get(index, []):
+                        captured[key] = value
+                    value = unit(value)
+                    first = value[0] if isinstance(value, tuple | list) else value
+                    if hasattr(first, "shape"):
+                        self._shapes[names[index]] = (None, *first.shape[1:])
+                    for key in ends.get(index, []):
+                        captured[key] = first
+                reference = None if self._chain_checked else self.module(*tensors)
+        except Exception as exc:
+            shapes = ", ".join(f"{s.name}{tuple(a.shape)} {a.dtype}" for s, a in zip(self.inputs, inputs, strict=True))
+            if _SHAPE_ERROR.search(str(exc)):
+                raise ModelInputError(self._shape_message(exc, inputs, shapes)) from exc
+            raise ModelError(f"the torch model failed on inputs {shapes}: {type(exc).__name__}: {exc}") from exc
+        self._leaf_shapes_known = True
+        if reference is not None:
+            ran, _ = _to_list(value)
+            expected, _ = _to_list(reference)
+            if len(ran) != len(expected) or not all(
+                a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+                for a, b in zip(ran, expected, strict=False)
+            ):
+                self._chain, self._spans = None, {}
+                raise ModelError(
+                    f"{self._what()}: running its modules one after the other does not give the output of its "
+                    "forward, so its activations cannot be read without hooks (which TorchScript does not support); "
+                    f"fix: {_UNREADABLE_FIX}"
+                )
+            self._chain_checked = True
+        outs, out_names = _to_list(value)
+        self._record_outputs(outs, out_names)
+        acts = {k: v.detach().cpu().numpy() for k, v in captured.items()}
+        for k, v in acts.items():
+            self._shapes.setdefault(k, (None, *v.shape[1:]))
+        return [o.detach().cpu().numpy() for o in outs], acts
+
+    def _what(self) -> str:
+        where = f" {self.source}" if self.source else ""
+        return f"the TorchScript model{where} ({_type_name(self.module)})"
+
+    def _readable(self, layer: str) -> bool:
+        """Whether :meth:`activations` can give ``layer`` (always, except for most TorchScript modules)."""
+        if not self.scripted:
+            return True
+        base = layer[: -len(INPUT_SUFFIX)] if layer.endswith(INPUT_SUFFIX) else layer
+        return base in self._spans
+
+    def _unreadable_message(self, layer: str) -> str:
+        base = layer[: -len(INPUT_SUFFIX)] if layer.endswith(INPUT_SUFFIX) else layer
+        if self._chain is None:
+            why = (
+                "its forward is not an nn.Sequential, which leapscope could run module by module instead"
+                if _type_name(self.module) != "Sequential"
+                else "running its modules one after the other did not give the output of its forward"
+            )
+        else:
+            unit = next((name for name, _ in self._chain if base.startswith(name + ".")), None)
+            why = (
+                f"'{base}' lies inside '{unit}', a {_type_name(dict(self._chain)[unit])} module that runs as one step"
+                if unit is not None
+                else f"'{base}' is not one of the modules its nn.Sequential runs"
+            )
+        return (
+            f"{self._what()} cannot give the activations of layer '{layer}': TorchScript modules take no forward "
+            f"hooks, and {why}; fix: {_UNREADABLE_FIX}"
+        )
+
+    def resolve_layers(self, layers: Sequence[str]) -> list[str]:
+        """Check layer names (:meth:`ModelWrapper.resolve_layers`); also refuses, with the fix, a layer of a
+        TorchScript module whose activations cannot be read without hooks."""
+        names = super().resolve_layers(layers)
+        for name in names:
+            if not self._readable(name):
+                raise ModelError(self._unreadable_message(name))
+        return names
+
+    def default_latent_or_none(self) -> str | None:
+        """The default latent layer, or ``None`` when there is none or the model cannot give it."""
+        layer = super().default_latent_or_none()
+        return layer if layer is not None and self._readable(layer) else None
+
     def _shape_message(self, exc: Exception, inputs: list[np.ndarray], shapes: str) -> str:
         """Why the inputs do not fit (from torch's message) and how to fix the input encoder."""
         first = next((f"{name} = {m}" for name, m in self._leaves()), None)
@@ -210,8 +329,13 @@ class TorchModel(ModelWrapper):
         )
 
     def layers(self) -> list[LayerInfo]:
-        """The ``named_modules()`` leaves; output shapes are known once the model has run a batch."""
-        return [LayerInfo(name, type(m).__name__, self._shapes.get(name)) for name, m in self._leaves()]
+        """The ``named_modules()`` leaves, with their class names (a TorchScript submodule's ``original_name``).
+
+        Output shapes are the ones seen on the last forward pass; before any, an nn.Sequential that starts
+        with an nn.Linear gets the shapes its weights give for (B, in_features) inputs, up to the first module
+        whose output shape they do not fix."""
+        static = _static_shapes(self.module) if not self._shapes else {}
+        return [LayerInfo(name, _type_name(m), self._shapes.get(name, static.get(name))) for name, m in self._leaves()]
 
     def _accepts_layer(self, name: str) -> bool:
         modules = dict(self.module.named_modules())
@@ -221,7 +345,7 @@ class TorchModel(ModelWrapper):
     def default_latent_layer(self) -> str:
         import torch
 
-        linears = [name for name, m in self._leaves() if isinstance(m, torch.nn.Linear)]
+        linears = [name for name, m in self._leaves() if _is_a(m, torch.nn.Linear)]
         if linears:
             return linears[-1] + INPUT_SUFFIX
         layer = self._deepest_feature_module()
@@ -258,17 +382,38 @@ class TorchModel(ModelWrapper):
         )
         last = None
         for name, module in self._leaves():
-            if type(module).__name__ in UPSAMPLING_TYPES:
+            if _type_name(module) in UPSAMPLING_TYPES:
                 break
             # a one-channel conv is an output head, not a feature map
             one_channel = getattr(module, "out_channels", getattr(module, "num_features", None)) == 1
-            transposed = isinstance(module, torch.nn.modules.conv._ConvTransposeNd)
-            if isinstance(module, feature) and not transposed and not one_channel:
+            transposed = _is_a(module, torch.nn.modules.conv._ConvTransposeNd)
+            if _is_a(module, feature) and not transposed and not one_channel:
                 last = name
         return last
 
     def torch_module(self) -> Any:
         return self.module
+
+    def activation_and_output(self, x: Any, layer: str, output: int = 0) -> tuple[Any, Any]:
+        """As :meth:`ModelWrapper.activation_and_output`; a scripted nn.Sequential runs its modules one after
+        the other (no hooks), any other TorchScript module is refused (:meth:`resolve_layers`)."""
+        if not self.scripted:
+            return super().activation_and_output(x, layer, output)
+        self.resolve_layers([layer])
+        if self._chain is not None and not self._chain_checked:
+            self._forward_chain(self._chain, [x.detach().cpu().numpy()], [])  # checks the chain once
+        if self._chain is None:  # the check found that running the modules in turn is not the forward
+            raise ModelError(self._unreadable_message(layer))
+        if layer not in self._spans:
+            raise ModelError(f"explain: '{layer}' is the input of a layer; name a layer (`leapscope layers MODEL`)")
+        last = self._spans[layer][1]
+        value, act = x, None
+        for index, (_, unit) in enumerate(self._chain):
+            value = unit(value)
+            if index == last:
+                act = value[0] if isinstance(value, tuple | list) else value
+        outs, _ = _to_list(value)
+        return act, outs[output]
 
 
 #: torch errors that mean "the input has the wrong shape for this model"
@@ -279,6 +424,92 @@ _SHAPE_ERROR = re.compile(
 )
 _MATMUL = re.compile(r"\((\d+)x(\d+) and (\d+)x(\d+)\)")
 _CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels")
+
+
+_UNREADABLE_FIX = (
+    "return the nn.Module object from @ls.load_model (build the model in Python and load its weights with "
+    "module.load_state_dict(torch.load('weights.pt')), saved with torch.save(model.state_dict(), 'weights.pt')), "
+    "or export it to ONNX with torch.onnx.export (leapscope reads every ONNX layer), or store no latent "
+    "space with --latent none"
+)
+
+#: modules whose output has the shape of their input (for the shapes of an nn.Sequential before a forward pass)
+_SHAPE_PRESERVING = frozenset(
+    {
+        "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh",
+        "Hardtanh", "Hardswish", "Hardsigmoid", "Softplus", "Softsign", "Tanhshrink", "Softmax", "LogSoftmax",
+        "Dropout", "AlphaDropout", "Identity", "BatchNorm1d", "LayerNorm",
+    }
+)  # fmt: skip
+
+
+def _type_name(module: Any) -> str:
+    """The class name of a module; a TorchScript module keeps its Python class's name in ``original_name``."""
+    import torch
+
+    if isinstance(module, torch.jit.ScriptModule):
+        return str(getattr(module, "original_name", "") or type(module).__name__)
+    return type(module).__name__
+
+
+def _is_a(module: Any, classes: type | tuple[type, ...]) -> bool:
+    """``isinstance``, and for a TorchScript module whether its ``original_name`` is a ``torch.nn`` class of
+    ``classes``."""
+    import torch
+
+    if not isinstance(module, torch.jit.ScriptModule):
+        return isinstance(module, classes)
+    cls = getattr(torch.nn, _type_name(module), None)
+    return isinstance(cls, type) and issubclass(cls, classes)
+
+
+def _chain_units(module: Any) -> list[tuple[str, Any]] | None:
+    """For an nn.Sequential (scripted or not): the modules it runs, in order, as ``(named_modules name,
+    module)`` with nested nn.Sequentials expanded; ``None`` for any other module."""
+    if _type_name(module) != "Sequential":
+        return None
+
+    def expand(prefix: str, container: Any) -> list[tuple[str, Any]]:
+        units: list[tuple[str, Any]] = []
+        for name, child in container.named_children():
+            full = f"{prefix}{name}"
+            units += expand(full + ".", child) if _type_name(child) == "Sequential" else [(full, child)]
+        return units
+
+    return expand("", module)
+
+
+def _chain_spans(module: Any) -> dict[str, tuple[int, int]]:
+    """Every module of an nn.Sequential chain (:func:`_chain_units`) and every non-empty nested nn.Sequential:
+    name -> (index of its first unit, index of its last unit)."""
+    units = _chain_units(module) or []
+    spans = {name: (i, i) for i, (name, _) in enumerate(units)}
+    for name, child in module.named_modules():
+        if name and name not in spans and _type_name(child) == "Sequential":
+            inside = [i for i, (unit, _) in enumerate(units) if unit.startswith(name + ".")]
+            if inside:
+                spans[name] = (inside[0], inside[-1])
+    return spans
+
+
+def _static_shapes(module: Any) -> dict[str, tuple[int | None, ...]]:
+    """Output shapes of the first modules of an nn.Sequential that starts with an nn.Linear, from the weights,
+    for (B, in_features) inputs; ``{}`` for any other module."""
+    import torch
+
+    units = _chain_units(module) or []
+    if not units or not _is_a(units[0][1], torch.nn.Linear):
+        return {}
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    for name, unit in units:
+        weight = getattr(unit, "weight", None)
+        if _is_a(unit, torch.nn.Linear) and isinstance(weight, torch.Tensor) and weight.ndim == 2:
+            shapes[name] = (None, int(weight.shape[0]))
+        elif _type_name(unit) in _SHAPE_PRESERVING and shapes:
+            shapes[name] = shapes[list(shapes)[-1]]
+        else:
+            break
+    return shapes
 
 
 def _params(module: Any) -> list[inspect.Parameter]:
@@ -292,7 +523,7 @@ register_backend(
     Backend(
         "torch",
         (".pt", ".pth", ".pt2"),
-        open_path=lambda path, layout, trust_code: TorchModel(load_torch_file(path), layout=layout),
+        open_path=lambda path, layout, trust_code: TorchModel(load_torch_file(path), layout=layout, source=path),
         # a Keras 3 model on the torch backend is a torch.nn.Module too: the Keras backend wraps it
         accepts=lambda obj: defined_in(obj, "torch") and not defined_in(obj, "keras"),
         open_object=lambda obj, layout: TorchModel(obj, layout=layout),

@@ -75,7 +75,9 @@ class NotebookRun(Run):
         Parameters
         ----------
         color : column of samples.parquet, optional
-            E.g. ``"loss_ce"``, ``"subset"``, a metadata column; default the subset.
+            E.g. ``"loss_ce"``, ``"subset"``, a metadata column; default the subset. Samples whose value is
+            missing (None / NaN) are shown too: as their own ``"missing"`` group for a categorical column
+            (text, bool), in grey with a ``"missing"`` legend entry for a numeric one.
         method : ``"pca"``, ``"umap"`` or ``"tsne"``
             Projection (cached in the run folder; see :func:`leapscope.runs.projection`).
         space : latent space, default the first stored one.
@@ -112,18 +114,60 @@ class NotebookRun(Run):
             values = df[size].astype(float)
             span = float(values.max() - values.min()) or 1.0
             sizes = 4 + 10 * (values - values.min()) / span
+        missing = df[color].isna().to_numpy()
+        numeric = _is_numeric(df[color])
+        groups: dict[str, Any] = {}
+        if missing.any() and not numeric:
+            # a categorical colour: the missing values are one more group (grey, listed last), never dropped
+            label = _missing_label(df[color])
+            present = list(dict.fromkeys(df[color][~missing]))
+            df[color] = df[color].astype(object).where(~missing, label)
+            groups = {"category_orders": {color: [*present, label]}, "color_discrete_map": {label: _MISSING_GREY}}
+        shown = df[~missing] if numeric and missing.any() else df
         fig = px.scatter(
-            df,
+            shown,
             x="x",
             y="y",
             color=color,
-            size=sizes,
+            size=None if sizes is None else sizes[shown.index],
+            **groups,
             hover_data=["subset", "sample_id"],
             title=f"{method.upper()} of {space or self.latent_spaces[0]} · run {self.id}",
             labels={"x": f"{method} 1", "y": f"{method} 2"},
         )
         fig.update_traces(marker={"size": 6} if sizes is None else {})
+        if numeric and missing.any():
+            # a numeric colour has no value for these samples: a neutral grey trace with a legend entry
+            rows = df[missing]
+            fig.add_scatter(
+                x=rows["x"],
+                y=rows["y"],
+                mode="markers",
+                name=f"{color} missing",
+                showlegend=True,
+                marker={"color": _MISSING_GREY, "size": 6 if sizes is None else sizes[rows.index].fillna(4)},
+                customdata=np.stack([rows["subset"].astype(str), rows["sample_id"].astype(str)], axis=1),
+                hovertemplate="subset=%{customdata[0]}<br>sample_id=%{customdata[1]}<br>" + color + "=missing"
+                "<extra></extra>",
+            )
+            fig.update_layout(legend={"orientation": "h", "y": -0.15})
         return fig
+
+
+#: the colour of samples whose numeric colour value is missing
+_MISSING_GREY = "rgba(150,150,150,0.7)"
+
+
+def _is_numeric(values: Any) -> bool:
+    """Whether a colour column is a number scale (ints and floats; bools and text are categories)."""
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(values.dtype)) and not pd.api.types.is_bool_dtype(values.dtype)
+
+
+def _missing_label(values: Any) -> str:
+    """``"missing"``, or ``"(missing)"`` when the column already has a ``"missing"`` value."""
+    return "(missing)" if (values.astype(str) == "missing").any() else "missing"
 
 
 def as_notebook_run(run: Run) -> NotebookRun:

@@ -18,7 +18,14 @@ Where each service lives:
 - :mod:`.columns`: which samples.parquet columns are metadata, labels, metric directions.
 """
 
-from leapscope.runs.analyze import AnalyzeConfig, DetectorStatus, analyze, load_insights, load_statuses
+from leapscope.runs.analyze import (
+    AnalyzeConfig,
+    DetectorStatus,
+    analyze,
+    load_insights,
+    load_statuses,
+    read_insights_file,
+)
 from leapscope.runs.columns import metadata_columns
 from leapscope.runs.dashboards import aggregate, compare_runs, confusion_matrix, confusion_reason
 from leapscope.runs.dismissals import Dismissal, dismiss_pair, list_dismissals, undismiss_pair
@@ -69,6 +76,7 @@ __all__ = [
     "list_dismissals",
     "load_insights",
     "load_statuses",
+    "read_insights_file",
     "metadata_columns",
     "projection",
     "recommend_labeling",

@@ -7,7 +7,6 @@ catalog's ``insights`` table.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +16,13 @@ import numpy as np
 
 from leapscope.analysis.clustering import latent_clusters
 from leapscope.analysis.insights import AnalysisInput, DetectOptions, Detector, Insight, detectors
+from leapscope.analysis.insights.record import INSIGHT_TYPES
 from leapscope.analysis.projections import latent_note
+from leapscope.exceptions import CorruptStorageError
 from leapscope.runs.dismissals import dismissed_pairs
 from leapscope.runs.inputs import analysis_input
 from leapscope.store import Run, Workspace, write_json
+from leapscope.store._files import read_json_file
 from leapscope.store._schema import INSIGHTS_FILE
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "analyze",
     "load_insights",
     "load_statuses",
+    "read_insights_file",
     "skip_reason",
 ]
 
@@ -153,19 +156,114 @@ def skip_reason(
     return None
 
 
-def load_statuses(run: Run) -> list[DetectorStatus] | None:
-    """Which detectors the last :func:`analyze` ran and which it skipped (None if never analyzed; an empty
-    list for a run analyzed before statuses were stored)."""
-    path = run.dir / INSIGHTS_FILE
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_INSIGHT_FIELDS: dict[str, tuple[str, Any]] = {
+    "severity": ("a number", _is_number),
+    "subset": ("a string", lambda v: isinstance(v, str)),
+    "rows": ("a list of integers", lambda v: isinstance(v, list) and all(_is_int(r) for r in v)),
+    "sample_ids": ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str | int) for x in v)),
+    "statistics": ("an object", lambda v: isinstance(v, dict)),
+    "explanation": ("a string", lambda v: isinstance(v, str)),
+    "title": ("a string", lambda v: isinstance(v, str)),
+}
+_OPTIONAL_FIELDS: dict[str, tuple[str, Any]] = {
+    "suggested_test": ("an object or null", lambda v: v is None or isinstance(v, dict)),
+    "extra": ("an object", lambda v: isinstance(v, dict)),
+    "confidence": ("a number or null", lambda v: v is None or _is_number(v)),
+}
+
+
+def _check_insights_file(data: Any, n_rows: int) -> str | None:
+    """Why a parsed ``insights.json`` is not one :func:`analyze` wrote (None when it is)."""
+    if not isinstance(data, dict):
+        return f"it holds a JSON {type(data).__name__}, expected an object"
+    insights = data.get("insights")
+    if not isinstance(insights, list):
+        return "its 'insights' is missing or not a list"
+    for i, item in enumerate(insights):
+        if not isinstance(item, dict):
+            return f"insight {i} is a JSON {type(item).__name__}, expected an object"
+        if item.get("type") not in INSIGHT_TYPES:
+            return f"insight {i} has type {str(item.get('type'))[:40]!r}, expected one of {', '.join(INSIGHT_TYPES)}"
+        for name, (kind, ok) in _INSIGHT_FIELDS.items():
+            if name not in item or not ok(item[name]):
+                return f"insight {i}: '{name}' is missing or not {kind}"
+        for name, (kind, ok) in _OPTIONAL_FIELDS.items():
+            if name in item and not ok(item[name]):
+                return f"insight {i}: '{name}' is not {kind}"
+        if len(item["rows"]) != len(item["sample_ids"]):
+            return f"insight {i} has {len(item['rows'])} rows but {len(item['sample_ids'])} sample ids"
+        bad = next((r for r in item["rows"] if not 0 <= r < n_rows), None)
+        if bad is not None:
+            return f"insight {i} names row {bad}, outside the run's 0..{n_rows - 1}"
+    clusters = data.get("clusters")
+    if clusters is not None and (
+        not isinstance(clusters, list) or len(clusters) != n_rows or not all(c is None or _is_int(c) for c in clusters)
+    ):
+        return f"its 'clusters' is not a list of {n_rows} integers (one per sample)"
+    detectors_ = data.get("detectors", [])
+    if not isinstance(detectors_, list) or not all(
+        isinstance(d, dict)
+        and isinstance(d.get("type"), str)
+        and isinstance(d.get("status"), str)
+        and (d.get("reason") is None or isinstance(d.get("reason"), str))
+        and _is_int(d.get("found", 0))
+        for d in detectors_
+    ):
+        return "its 'detectors' is not a list of {type, status, reason, found} objects"
+    return None
+
+
+def read_insights_file(run: Run) -> dict[str, Any] | None:
+    """The checked content of the run's ``insights.json`` (None when the run was never analyzed).
+
+    Every field the readers use is checked (types; rows inside ``0..N-1``, so no row can name the
+    wrong sample; one cluster per sample).
+
+    Raises
+    ------
+    CorruptStorageError
+        The file is a link leading outside the run folder, not valid JSON, or not what :func:`analyze`
+        writes; the message names the file, what is wrong and the fix (analyze again).
+    """
+    path = run.file(INSIGHTS_FILE)
     if not path.exists():
         return None
-    stored = json.loads(path.read_text()).get("detectors", [])
-    return [DetectorStatus(d["type"], d["status"], d.get("reason"), int(d.get("found", 0))) for d in stored]
+    fix = (
+        f"analyze the run again (`leapscope analyze {run.id}`, or 'Analyze run' in the app), which rewrites {path}; "
+        "or delete that file"
+    )
+    data = read_json_file(path, fix)
+    problem = _check_insights_file(data, run.num_rows)
+    if problem is not None:
+        raise CorruptStorageError(f"{path} is damaged or was edited: {problem}; fix: {fix}", path=path)
+    return dict(data)
+
+
+def load_statuses(run: Run) -> list[DetectorStatus] | None:
+    """Which detectors the last :func:`analyze` ran and which it skipped (None if never analyzed; an empty
+    list for a run analyzed before statuses were stored). Raises CorruptStorageError (see
+    :func:`read_insights_file`)."""
+    stored = read_insights_file(run)
+    if stored is None:
+        return None
+    return [
+        DetectorStatus(d["type"], d["status"], d.get("reason"), int(d.get("found", 0)))
+        for d in stored.get("detectors", [])
+    ]
 
 
 def load_insights(run: Run) -> list[Insight]:
-    """The insights stored by the last :func:`analyze` (empty if never analyzed)."""
-    path = run.dir / INSIGHTS_FILE
-    if not path.exists():
+    """The insights stored by the last :func:`analyze` (empty if never analyzed). Raises CorruptStorageError
+    (see :func:`read_insights_file`)."""
+    stored = read_insights_file(run)
+    if stored is None:
         return []
-    return [Insight.from_dict(d) for d in json.loads(path.read_text())["insights"]]
+    return [Insight.from_dict(d) for d in stored["insights"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,22 @@ AGGREGATES = {
 """Aggregate name -> DuckDB function."""
 
 
+#: aggregates that need a number (the others take any scalar column)
+NUMERIC_AGGREGATES = ("mean", "median", "sum", "std")
+
+
+def _aggregates_of(data_type: Any) -> tuple[str, ...]:
+    """The aggregates a column of this pyarrow type allows: all for numbers, count/min/max for other scalars
+    (text, booleans, dates), count for lists and structs."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
+        return tuple(AGGREGATES)
+    if pa.types.is_nested(data_type):
+        return ("count",)
+    return tuple(a for a in AGGREGATES if a not in NUMERIC_AGGREGATES)
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -44,7 +61,8 @@ def aggregate(
     FilterError
         A malformed ``where``, an unknown column in it or a literal of the wrong type.
     LeapscopeError
-        Unknown aggregate or unknown ``column`` / ``by`` column.
+        Unknown aggregate, unknown ``column`` / ``by`` column, or an aggregate the column's type does not
+        allow (``mean``/``median``/``sum``/``std`` of a text or list column; the message names the ones it allows).
     """
     if agg not in AGGREGATES:
         raise LeapscopeError(f"unknown aggregate {agg!r}; available: {', '.join(AGGREGATES)}")
@@ -53,6 +71,13 @@ def aggregate(
     for name in [column, *by]:
         if name not in names:
             raise LeapscopeError(f"run {run.id} has no column '{name}'; columns: {', '.join(sorted(names))}")
+    allowed = _aggregates_of(table.schema.field(column).type)
+    if agg not in allowed:
+        raise LeapscopeError(
+            f"aggregate: agg={agg!r} needs a numeric column, but column '{column}' of run {run.id} is "
+            f"{table.schema.field(column).type}; fix: use one of {', '.join(allowed)} for it, or pick a numeric "
+            "column (loss_*, metric_*, or numeric metadata)"
+        )
     clause, params = parse_filter(where, table.schema).sql()
     import duckdb
 

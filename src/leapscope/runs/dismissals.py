@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leapscope.analysis.insights.base import DismissedPairs
-from leapscope.exceptions import LeapscopeError, StoreError
+from leapscope.exceptions import LeapscopeError, NotFoundError, StoreError
 from leapscope.store import Workspace
 from leapscope.store._catalog import DismissalRow
 
@@ -133,14 +133,51 @@ def dismiss_pair(
     ------
     StoreError
         No such project.
+    NotFoundError
+        The project has complete runs and an end names no sample (or input hash) of any of them.
     LeapscopeError
         A malformed end, ends of different kinds (samples vs hashes), or the same sample twice.
     """
     kind, key_a, key_b = _pair(a, b)
     if reason is not None and len(reason) > 1000:
         raise LeapscopeError(f"dismiss_pair: reason has {len(reason)} characters; at most 1000 are stored")
-    row = _workspace(workspace).catalog.add_dismissal(project, kind, key_a, key_b, reason)
+    ws = _workspace(workspace)
+    ws.catalog.project(project, create=False)  # StoreError for an unknown project, before any run is read
+    _check_exists(ws, project, kind, [(key_a, "a"), (key_b, "b")])
+    row = ws.catalog.add_dismissal(project, kind, key_a, key_b, reason)
     return _dismissal(row)
+
+
+def _check_exists(ws: Workspace, project: str, kind: str, keys: list[tuple[str, str]]) -> None:
+    """Refuse a pair end that names no sample (or input hash) of any complete run of ``project``.
+
+    A project without a complete run has nothing to check against: its pairs are stored as given.
+    Raises NotFoundError naming the end and where it was looked for.
+    """
+    from leapscope.store._schema import INPUT_HASH, SAMPLE_ID, SUBSET
+
+    complete = [r for r in ws.runs(project) if r.status == "complete"]
+    if not complete:
+        return
+    columns = [INPUT_HASH] if kind == "hashes" else [SUBSET, SAMPLE_ID]
+    known: set[str] = set()
+    for run in complete:
+        table = run.samples
+        if not set(columns) <= set(table.column_names):
+            continue
+        if kind == "hashes":
+            known.update(str(v) for v in table.column(INPUT_HASH).to_pylist() if v is not None)
+        else:
+            subsets, ids = table.column(SUBSET).to_pylist(), table.column(SAMPLE_ID).to_pylist()
+            known.update(json.dumps([str(s), str(i)]) for s, i in zip(subsets, ids, strict=True))
+    for key, which in keys:
+        if key not in known:
+            what = f"input hash {key!r}" if kind == "hashes" else "sample {}/{}".format(*json.loads(key))
+            raise NotFoundError(
+                f"dismiss_pair: argument {which} names {what}, which no complete run of project '{project}' has "
+                f"({len(complete)} run(s) looked at); fix: name a sample of the project's runs (its subset and "
+                "sample id, or its input_hash, as the duplicates insight lists them)"
+            )
 
 
 def undismiss_pair(workspace: Workspace | str | None, project: str, a: PairEnd, b: PairEnd) -> bool:

@@ -23,9 +23,10 @@ import numpy as np
 
 from leapscope.analysis import attribution
 from leapscope.analysis.attribution.base import get_method
-from leapscope.analysis.attribution.targets import resolve_targets
+from leapscope.analysis.attribution.targets import binary_class_names, binary_class_values, resolve_targets
 from leapscope.exceptions import LeapscopeError
 from leapscope.models import ModelWrapper
+from leapscope.sdk._parts import class_axis
 from leapscope.store._manifest import GT_SOURCE, INPUT_SOURCE, PREDICTION_SOURCE, parse_source
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ExplainedSample",
     "check_request",
+    "draw_channel_map",
     "OutputInfo",
     "explain_methods",
     "explain_samples",
@@ -111,9 +113,10 @@ def output_info(ctx: RunContext, output: int | str | None = None) -> OutputInfo:
     if info is not None and kind == "dense":
         declared = info.extra.get("channel_dim")
         shape = _output_shape(ctx.model, index)
-        # a declared channel axis counts when it holds one value per label (a default -1 says nothing)
-        if isinstance(declared, int) and labels and shape and -len(shape) <= declared < len(shape):
-            axis = (declared + 1 if declared >= 0 else declared) if shape[declared] == len(labels) else None
+        found = class_axis(shape, labels, declared if isinstance(declared, int) else None) if shape else -1
+        # the channel axis counts when it holds one value per label (else the map is one channel)
+        if labels and shape and -len(shape) <= found < len(shape) and shape[found] == len(labels):
+            axis = found + 1 if found >= 0 else found
     return OutputInfo(index, info.name if info is not None else f"output {index}", kind, labels, axis)
 
 
@@ -401,7 +404,9 @@ def prediction_summary(prediction: np.ndarray, info: OutputInfo, top: int = 10) 
 
     Dense: ``{"kind": "dense", "shape", "channels": [{"channel", "label", "positive_pixels", "mean"}]}``
     (predicted-positive = argmax, or > 0.5 / > 0 for one channel, as the explain targets use). Otherwise
-    ``{"kind", "values": [{"index", "label", "value"}]}``: the ``top`` highest values.
+    ``{"kind", "values": [{"index", "label", "value"}]}``: the ``top`` highest values. A binary sigmoid output
+    (one value, one label ``L``) lists its two classes, ``{"index": 1, "label": "L", "value": p}`` and
+    ``{"index": 0, "label": "not L", "value": 1 - p}`` (``z`` and ``-z`` for a logit), the predicted one first.
     """
     p = np.asarray(prediction, dtype=np.float64)
     kind = info.kind or ("dense" if p.ndim >= 2 else "class")
@@ -428,6 +433,12 @@ def prediction_summary(prediction: np.ndarray, info: OutputInfo, top: int = 10) 
             )
         return {"kind": "dense", "output": info.name, "shape": list(p.shape), "channels": rows}
     flat = p.reshape(-1)
+    names = binary_class_names(flat.size, info.labels, info.kind)
+    if names is not None:
+        scores = binary_class_values(flat)[0][0]
+        ranked = [1, 0] if scores[1] > scores[0] else [0, 1]  # a tie is class 0, as the label column says
+        values = [{"index": c, "label": names[c], "value": float(scores[c])} for c in ranked]
+        return {"kind": kind, "output": info.name, "values": values}
     order = np.argsort(-flat)[:top]
     return {
         "kind": kind,
@@ -452,6 +463,8 @@ def explain_targets(
     take; ``label`` says it in words; ``kind`` is ``class``, ``channel``, ``region``, ``element`` or ``loss``.
     A class output lists its predicted class and up to :data:`MAX_LISTED_CLASSES` classes; a dense output
     its channels (with predicted-positive pixel counts) and regions (all pixels, the ground truth, a box).
+    A loss is listed when this sample can explain it; one the default (gradient) method cannot differentiate
+    says "occlusion only" and why in its label (:func:`_loss_status`).
     """
     inputs, gts = ctx.encode(subset, sample_id)
     info = output_info(ctx, output)
@@ -488,7 +501,13 @@ def explain_targets(
         # the words follow the kind: a regression output has values, a multi-label one labels, not classes
         regression = info.kind == "regression" or (info.kind is None and size == 1 and not info.labels)
         noun = "value" if regression else "label" if info.kind == "multilabel" else "class"
-        if top is not None:
+        binary = binary_class_names(size, info.labels, info.kind)
+        if binary is not None:  # a sigmoid score: its two classes, 'not L' explained as 1 - p (or -z)
+            rows.append(_row(None, None, noun, f"default: {attribution_targets(ctx, prediction, info)}", True))
+            for name in (binary[1], binary[0]):
+                rows.append(_row(name, None, noun, attribution_targets(ctx, prediction, info, name), False))
+            size = 0  # the classes are listed
+        elif top is not None:
             name = f"{noun} {top['index']}" + (f" ({top['label']})" if top["label"] else "")
             default = f"default: output {name}" if regression else f"default: the predicted {name} score"
             rows.append(_row(None, None, noun, default, True))
@@ -506,20 +525,57 @@ def explain_targets(
             False,
         )
     )
-    losses = list(_losses(ctx))
-    for name in losses:
-        rows.append(_row(f"loss:{name}", None, "loss", f"what raised loss '{name}' against the ground truth", False))
-    if len(losses) == 1:
-        rows.append(_row("loss", None, "loss", f"the only loss ('{losses[0]}')", False))
+    losses = {name: _loss_status(ctx, name, inputs, gts) for name in _losses(ctx)}
+    offered = [name for name, status in losses.items() if status is not None]
+    for name in offered:
+        words = f"what raised loss '{name}' against the ground truth{losses[name]}"
+        rows.append(_row(f"loss:{name}", None, "loss", words, False))
+    if len(losses) == 1 and offered:
+        rows.append(_row("loss", None, "loss", f"the only loss ('{offered[0]}'){losses[offered[0]]}", False))
     return rows
 
 
-def attribution_targets(ctx: RunContext, prediction: np.ndarray, info: OutputInfo) -> str:
-    """The default target of a (1, ...) prediction, in words."""
+def _loss_status(ctx: RunContext, name: str, inputs: dict[str, np.ndarray], gts: dict[str, np.ndarray]) -> str | None:
+    """How integration loss ``name`` can be explained for one sample, as words to add to its target row:
+    ``""`` by every method (a built-in loss, or a custom one whose numpy code runs differentiably on torch),
+    ``" (occlusion only: ...)"`` when the default gradient method cannot differentiate it, ``None`` when it
+    cannot be explained at all here (no ground truth, no prediction argument, another wired value)."""
+    try:
+        loss, gt, out_index = _loss_arguments(ctx, name, [inputs], [gts])
+    except LeapscopeError:
+        return None
+    if isinstance(loss, str):
+        return ""
+    prediction = np.asarray(ctx.model.predict(ctx.model_inputs(inputs))[out_index])
+    try:
+        fn, reason = attribution.differentiable_loss(loss, gt, prediction)
+    except LeapscopeError:  # the loss fails on this sample even in numpy: nothing explains it
+        return None
+    return "" if fn is not None else f" (occlusion only, method=occlusion: its code cannot be differentiated: {reason})"
+
+
+def draw_channel_map(fig: Any, ax: Any, picture: np.ndarray, title: str) -> None:
+    """Draw one (H, W) output channel on matplotlib axes ``ax`` with its scale: a colour bar, fixed to 0..1 when
+    every value is a probability (so a channel that peaks at 0.5 does not look saturated), else the values'
+    own range; the title says which scale and the values' range."""
+    values = np.asarray(picture, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    probability = bool(finite.size) and low >= 0.0 and high <= 1.0
+    vmin, vmax = (0.0, 1.0) if probability else (low, high if high > low else low + 1.0)
+    image = ax.imshow(values, cmap="viridis", vmin=vmin, vmax=vmax)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.axis("off")
+    scale = "scale 0 to 1" if probability else "scale: its own range"
+    ax.set_title(f"{title}\n{scale}; values {low:.3g} to {high:.3g}", fontsize=9)
+
+
+def attribution_targets(ctx: RunContext, prediction: np.ndarray, info: OutputInfo, target: Any = None) -> str:
+    """What ``target`` (default: the default target) explains of a (1, ...) prediction, in words."""
     resolved = resolve_targets(
         ctx.model,
         [prediction],
-        None,
+        target,
         info.index,
         info.labels,
         output_channel_axis=info.channel_axis,

@@ -8,6 +8,7 @@ import numpy as np
 
 from leapscope.analysis.projections import Method, project
 from leapscope.store import Run, atomic_path
+from leapscope.store._files import load_npy
 from leapscope.store._schema import projection_file
 
 __all__ = ["projection"]
@@ -23,14 +24,15 @@ def projection(
     Raises
     ------
     StoreError
-        No such latent space.
+        No such latent space; CorruptStorageError for a damaged cached file, or a ``projections/`` link that
+        leads outside the run folder (nothing is written through it).
     LeapscopeError
         Unknown method, or fewer than 3 valid rows.
     """
     name = space or (run.latent_spaces[0] if run.latent_spaces else "")
-    path = run.dir / projection_file(name, method, n_components, seed, params)
+    path = run.file(projection_file(name, method, n_components, seed, params))  # no link out of the run
     if path.exists():
-        return np.asarray(np.load(path))
+        return np.asarray(load_npy(path, mmap=False, fix=f"delete the cached projection {path}; it is computed again"))
     result = project(np.asarray(run.latent(space)), method, n_components, seed, **params)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, result)

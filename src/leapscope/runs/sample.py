@@ -17,6 +17,7 @@ import numpy as np
 from leapscope.analysis import attribution
 from leapscope.exceptions import LeapscopeError, StoreError
 from leapscope.integration import LoadedIntegration, call_user, load, load_subsets, resolve_model_source
+from leapscope.integration._trust import require_trusted
 from leapscope.integration._validate import fn_label, validate_visual
 from leapscope.models import ModelWrapper, open_model
 from leapscope.sdk._subset import Subset
@@ -46,14 +47,20 @@ class RunContext:
 
     @cached_property
     def loaded(self) -> LoadedIntegration:
-        """The run's integration, loaded again from its folder (StoreError when it is gone)."""
+        """The run's integration, loaded again from its folder (StoreError when it is gone).
+
+        Raises :class:`~leapscope.exceptions.UntrustedIntegrationError` when that folder is not one this
+        user checked or evaluated (:func:`~leapscope.integration._trust.require_trusted`): the manifest
+        is a file, and a file never decides which code runs."""
         info = self.run.typed_manifest.integration
         root, entry = Path(info.root), Path(info.entry)
         if not entry.exists():
             raise StoreError(
                 f"run {self.run.id}: its integration {entry} is gone; sample visuals need it to re-encode samples"
             )
-        return load(entry if entry.parent != root or entry.name != "integration.py" else root)
+        path = entry if entry.parent != root or entry.name != "integration.py" else root
+        require_trusted(path, run_id=self.run.id)
+        return load(path)
 
     @cached_property
     def subsets(self) -> dict[str, Subset]:
@@ -291,17 +298,21 @@ def render_explanation_png(
     )
     dense = info.kind == "dense" or (info.kind is None and prediction.ndim >= 2)
     if dense and prediction.ndim >= 2:
-        axes[2].imshow(_prediction_map(ctx.model, prediction, result, info.labels, info.channel_axis), cmap="viridis")
-        axes[2].axis("off")
+        from leapscope.runs.explain import draw_channel_map
+
         channel = result.target[0] if result.target[0] >= 0 else 0
         name = labels[channel] if info.labels and channel < len(labels) else f"channel {channel}"
-        axes[2].set_title(f"prediction: {name}")
+        picture = _prediction_map(ctx.model, prediction, result, info.labels, info.channel_axis)
+        draw_channel_map(fig, axes[2], picture, f"prediction: {name}")  # with its scale: 0-1 for probabilities
     else:
-        top = np.argsort(-probs)[:10][::-1]
+        from leapscope.runs.explain import prediction_summary
+
+        # the top classes (a binary sigmoid output: 'not L' = 1 - p and 'L' = p), the explained one in red
+        bars = prediction_summary(prediction, info)["values"][::-1]
         axes[2].barh(
-            [labels[i] if i < len(labels) else str(i) for i in top],
-            probs[top],
-            color=["tab:red" if i == result.target[0] else "tab:blue" for i in top],
+            [b["label"] or str(b["index"]) for b in bars],
+            [b["value"] for b in bars],
+            color=["tab:red" if b["index"] == result.target[0] else "tab:blue" for b in bars],
         )
         axes[2].set_title("prediction")
     if isinstance(visual, ImageWithHeatmap):
@@ -339,7 +350,7 @@ def explain_run(run: Run, method: str, subsets: list[str], *, batch_size: int = 
             heatmaps = np.full((len(table), *heat.shape[1:]), np.nan, np.float32)
         heatmaps[part.row.to_numpy()] = heat
     assert heatmaps is not None  # noqa: S101 - chosen is not empty
-    path = run.dir / explanation_file(method)
+    path = run.file(explanation_file(method))  # never written through a link that leads out of the run
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, heatmaps)
     return path

@@ -5,7 +5,8 @@ All take batched arrays and return one float32 value per sample, shape (B,):
 - classification: ``gt`` and ``prediction`` of shape (B, K) (one-hot or probabilities along
   the last axis), or (B,) / (B, 1) for binary outputs;
 - dense maps (segmentation, text detection): (B, ...) masks and probability maps, e.g.
-  (B, 1, H, W); binary unless a class axis is given (``builtin_metric("dice", channel_dim=1)``);
+  (B, 1, H, W); binary, multi-class for a (B, C, H, W) / (B, H, W, C) map with 2+ classes (the
+  class axis found, or given: ``builtin_metric("dice", channel_dim=1)``);
 - regression: (B,) or (B, k) values.
 
 >>> import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 
 from leapscope.exceptions import IntegrationDefinitionError
 from leapscope.sdk._decorators import Loss, Metric
+from leapscope.sdk._parts import class_axis
 
 __all__ = [
     "BUILTIN_LOSSES",
@@ -101,6 +103,9 @@ class ArrayOps(Protocol):
 
     def abs(self, x: Any) -> Any: ...
 
+    def permute(self, x: Any, order: tuple[int, ...]) -> Any:
+        """``x`` with its axes in ``order`` (numpy ``transpose``, torch ``permute``)."""
+
 
 class _NumpyOps:
     def log(self, x: Any) -> Any:
@@ -116,6 +121,9 @@ class _NumpyOps:
 
     def abs(self, x: Any) -> Any:
         return np.abs(x)
+
+    def permute(self, x: Any, order: tuple[int, ...]) -> Any:
+        return np.transpose(x, order)
 
 
 NUMPY_OPS: ArrayOps = _NumpyOps()
@@ -169,21 +177,48 @@ LOSS_FORMULAS: Mapping[str, LossFormula] = MappingProxyType(
 )
 
 
+#: the losses over a class axis: on a map they score each position and average over positions
+_PER_POSITION_LOSSES = ("cross_entropy", "cross_entropy_from_logits")
+
+
+def apply_loss_formula(name: str, ops: ArrayOps, gt: Any, prediction: Any) -> Any:
+    """Built-in loss ``name`` of (B, ...) arrays of one array library (numpy or torch): (B,).
+
+    Most losses run on each sample's values flattened to (B, K). The cross-entropies of a map
+    with a class axis (gt and prediction of the same shape, (B, C, H, W), (B, H, W, C) or (B, T, C);
+    the class axis found by :func:`leapscope.sdk._parts.class_axis`) are the mean over positions of
+    each position's cross-entropy over its C classes (as ``torch.nn.functional.cross_entropy`` with
+    ``reduction="mean"`` per sample); a softmax is never taken across positions.
+    """
+    formula, n, shape = LOSS_FORMULAS[name], len(prediction), tuple(prediction.shape)
+    if name in _PER_POSITION_LOSSES and len(shape) > 2 and tuple(gt.shape) == shape:
+        axis = class_axis(shape[1:]) % (len(shape) - 1) + 1
+        order = (0, *[a for a in range(1, len(shape)) if a != axis], axis)
+        classes = shape[axis]
+        g, p = ops.permute(gt, order).reshape(-1, classes), ops.permute(prediction, order).reshape(-1, classes)
+        return formula(ops, g, p).reshape(n, -1).mean(1)
+    return formula(ops, gt.reshape(n, -1), prediction.reshape(n, -1))
+
+
 def _numpy_loss(name: str, gt: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    return np.asarray(LOSS_FORMULAS[name](NUMPY_OPS, _flat(gt), _flat(prediction)), dtype=np.float32)
+    g, p = np.asarray(gt, dtype=np.float32), np.asarray(prediction, dtype=np.float32)
+    return np.asarray(apply_loss_formula(name, NUMPY_OPS, g, p), dtype=np.float32)
 
 
 def cross_entropy(gt: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     """Categorical cross-entropy of probabilities: ``-sum(gt * log(p))`` per sample (nats).
 
-    ``prediction`` holds probabilities (a softmax output); use
-    ``cross_entropy_from_logits`` for raw scores.
+    ``prediction`` holds probabilities (a softmax output), (B, C); use
+    ``cross_entropy_from_logits`` for raw scores. A map with a class axis, (B, C, H, W) or
+    (B, H, W, C) against a one-hot ground truth of the same shape: the mean over its pixels of
+    each pixel's cross-entropy (:func:`apply_loss_formula`).
     """
     return _numpy_loss("cross_entropy", gt, prediction)
 
 
 def cross_entropy_from_logits(gt: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """Categorical cross-entropy of raw scores (log-softmax taken here, in float64), nats."""
+    """Categorical cross-entropy of raw scores (log-softmax over the class axis, in float64), nats; (B, C),
+    or a map averaged over its positions like :func:`cross_entropy`."""
     return _numpy_loss("cross_entropy_from_logits", gt, prediction)
 
 
@@ -229,10 +264,36 @@ def _classes(x: np.ndarray, channel_dim: int | None, threshold: float) -> np.nda
     return np.asarray(x.argmax(axis=channel_dim)).reshape(len(x), -1)
 
 
+def _mask_axis(prediction: np.ndarray, channel_dim: int | None) -> int | None:
+    """The class axis of a batched mask prediction: ``channel_dim`` when given; else, for a (B, C, H, W) /
+    (B, H, W, C) map whose class axis (:func:`~leapscope.sdk._parts.class_axis`) holds 2+ classes and is
+    shorter than both spatial axes, that axis; else None (a binary mask: (B, 1, H, W), (B, H, W), ...)."""
+    if channel_dim is not None:
+        return channel_dim
+    shape = np.shape(prediction)
+    if len(shape) != 4:
+        return None
+    axis = class_axis(shape[1:]) % 3 + 1
+    spatial = [size for i, size in enumerate(shape[1:], start=1) if i != axis]
+    return axis if 1 < shape[axis] < min(spatial) else None
+
+
+def _mask_classes(
+    gt: np.ndarray, prediction: np.ndarray, channel_dim: int | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(gt classes, predicted classes, class axis): (B, positions) int each. A ground truth with one axis
+    fewer than a multi-class prediction holds class indices (B, H, W) already."""
+    axis = _mask_axis(prediction, channel_dim)
+    p = _classes(prediction, axis, threshold)
+    if axis is not None and np.ndim(gt) == np.ndim(prediction) - 1:
+        return np.asarray(gt).reshape(len(p), -1).astype(np.int64), p, axis
+    return _classes(gt, axis, threshold), p, axis
+
+
 def _overlap(
     gt: np.ndarray, prediction: np.ndarray, channel_dim: int | None, threshold: float, dice: bool
 ) -> np.ndarray:
-    g, p = _classes(gt, channel_dim, threshold), _classes(prediction, channel_dim, threshold)
+    g, p, channel_dim = _mask_classes(gt, prediction, channel_dim, threshold)
     if g.shape != p.shape:
         raise ValueError(
             f"mask metric: gt has {g.shape[1]} positions per sample but prediction has {p.shape[1]}; fix: give both "
@@ -255,11 +316,13 @@ def _overlap(
 def dice(gt: np.ndarray, prediction: np.ndarray, channel_dim: int | None = None, threshold: float = 0.5) -> np.ndarray:
     """Dice coefficient (F1 over positions) of a predicted mask against the ground truth, per sample.
 
-    ``2 |G ∩ P| / (|G| + |P|)``, 1.0 when both masks are empty. Binary (``channel_dim`` None):
-    positions whose value is above ``threshold``, every axis but the batch flattened, e.g. (B, 1, H, W)
-    or (B, H, W). Multi-class (``channel_dim`` = the class axis of the batched arrays, 1 for
-    (B, C, H, W)): each position's arg-max class, and the mean over the classes present in the ground
-    truth or the prediction of their dice (macro average, class 0 included). Higher is better; [0, 1].
+    ``2 |G ∩ P| / (|G| + |P|)``, 1.0 when both masks are empty. Binary: positions whose value is above
+    ``threshold``, every axis but the batch flattened, e.g. (B, 1, H, W) or (B, H, W). Multi-class
+    (``channel_dim`` = the class axis of the batched arrays, 1 for (B, C, H, W); found when left out
+    for a (B, C, H, W) / (B, H, W, C) map with 2+ classes, see :func:`_mask_axis`): each position's
+    arg-max class (a (B, H, W) ground truth may hold the class indices), and the mean over the classes
+    present in the ground truth or the prediction of their dice (macro average, class 0 included).
+    Higher is better; [0, 1].
     Dice (1945), "Measures of the amount of ecologic association between species".
     """
     return _overlap(gt, prediction, channel_dim, threshold, dice=True)
@@ -279,7 +342,7 @@ def pixel_accuracy(
     gt: np.ndarray, prediction: np.ndarray, channel_dim: int | None = None, threshold: float = 0.5
 ) -> np.ndarray:
     """Fraction of positions whose predicted class equals the ground truth's, per sample (classes as in :func:`dice`)."""
-    g, p = _classes(gt, channel_dim, threshold), _classes(prediction, channel_dim, threshold)
+    g, p, _ = _mask_classes(gt, prediction, channel_dim, threshold)
     return np.asarray((g == p).mean(1), dtype=np.float32)
 
 
@@ -351,7 +414,8 @@ def builtin_metric(
     Returns the decorated metric; call it in the integration test like your own:
     ``acc = ls.builtin_metric("accuracy")`` then ``acc(gt, prediction)``. The mask metrics
     (``dice``, ``iou``, ``pixel_accuracy``) take ``channel_dim`` (the class axis of the batched
-    arrays, for multi-class maps; None: binary) and ``threshold`` (binary masks: value > threshold);
+    arrays, for multi-class maps; default: found for a (B, C, H, W) / (B, H, W, C) map with 2+
+    classes, else binary) and ``threshold`` (binary masks: value > threshold);
     the multi-label ``f1`` takes ``threshold`` (a label is on above it; 0.0 for logits).
 
     Raises

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -248,8 +248,10 @@ class Prediction:
         e.g. ``"classes"``.
     labels : list of str, optional
         Class names along ``channel_dim`` (for classification, multi-label and per-class dense outputs).
-    channel_dim : int, default -1
-        The class/channel axis of the unbatched output.
+    channel_dim : int, optional
+        The class/channel axis of the unbatched output. Default: found from the first real
+        prediction by :func:`class_axis` (the last axis when it holds one value per label, else the
+        first that does: a (3, H, W) NCHW map with 3 labels gets 0, an (H, W, 3) one gets -1).
     kind : {"class", "multilabel", "dense", "boxes", "regression"}, optional
         What the output holds, per sample: ``"class"`` scores (C,) of one class; ``"multilabel"``
         scores (C,) of independent labels (a label is on above 0.5); ``"dense"`` a map with a channel
@@ -262,6 +264,9 @@ class Prediction:
         Set by a front door, not by users: the kind the Tensorleap adapter reads from how the
         integration draws this output (an ``ImageMask`` visualizer -> ``"dense"``), and where from. Used
         instead of the inferred kind when the output's shape fits it; ``kind`` always wins.
+    axis_default_of : optional
+        Set by a front door: the platform whose default class axis ``channel_dim=None`` stands for
+        (``"code-loader"``: -1), so ``check`` can warn when leapscope finds the labels elsewhere.
 
     Raises
     ------
@@ -271,10 +276,11 @@ class Prediction:
 
     name: str
     labels: list[str] | None = None
-    channel_dim: int = -1
+    channel_dim: int | None = None
     kind: PredictionKind | None = None
     kind_hint: PredictionKind | None = field(default=None, compare=False, repr=False)
     hint_source: str | None = field(default=None, compare=False, repr=False)
+    axis_default_of: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in PREDICTION_KINDS:
@@ -297,14 +303,41 @@ def class_names(labels: list[str]) -> list[str]:
     return [f"not {labels[0]}", labels[0]] if len(labels) == 1 else list(labels)
 
 
-def _spatial_dims(sample_shape: tuple[int, ...], channel_dim: int) -> list[int]:
+def class_axis(
+    sample_shape: Sequence[int | None], labels: Sequence[str] | None = None, channel_dim: int | None = None
+) -> int:
+    """The class/channel axis of one unbatched output of shape ``sample_shape``: ``channel_dim`` when given.
+
+    Otherwise, with ``labels``: the last axis when it holds one value per label, else the first axis
+    that does (a channel-first (C, H, W) map); with no label count to match, or none that fits, -1
+    (the validation of ``labels`` then names the mismatch). Without labels, a 3-D map whose first
+    axis is shorter than its last is read as channel-first, (C, H, W) -> 0; else -1. Sizes may be
+    None (an ONNX dynamic axis): such an axis never matches.
+    """
+    if channel_dim is not None:
+        return channel_dim
+    shape = list(sample_shape)
+    if labels:
+        fits = [axis for axis, size in enumerate(shape) if size == len(labels)]
+        if not fits or fits[-1] == len(shape) - 1:
+            return -1
+        return fits[0]
+    if len(shape) == 3 and shape[0] is not None and shape[-1] is not None and shape[0] < shape[-1]:
+        return 0
+    return -1
+
+
+def _spatial_dims(sample_shape: tuple[int, ...], channel_dim: int | None, labels: list[str] | None = None) -> list[int]:
     """The sizes of the non-channel axes of one sample (the channel axis left out when it exists)."""
     ndim = len(sample_shape)
-    channel = channel_dim % ndim if ndim and -ndim <= channel_dim < ndim else None
-    return [size for axis, size in enumerate(sample_shape) if axis != channel]
+    axis = class_axis(sample_shape, labels, channel_dim)
+    channel = axis % ndim if ndim and -ndim <= axis < ndim else None
+    return [size for i, size in enumerate(sample_shape) if i != channel]
 
 
-def infer_kind(sample_shape: tuple[int, ...], labels: list[str] | None = None, channel_dim: int = -1) -> PredictionKind:
+def infer_kind(
+    sample_shape: tuple[int, ...], labels: list[str] | None = None, channel_dim: int | None = None
+) -> PredictionKind:
     """The kind of an output whose one sample has shape ``sample_shape`` (no batch axis).
 
     Rules, in order: a scalar -> ``"regression"``; with ``labels``, one value per label ->
@@ -319,7 +352,7 @@ def infer_kind(sample_shape: tuple[int, ...], labels: list[str] | None = None, c
         return "regression"
     if labels and size == len(labels):
         return "class"
-    if len(sample_shape) >= 2 and any(s > 1 for s in _spatial_dims(sample_shape, channel_dim)):
+    if len(sample_shape) >= 2 and any(s > 1 for s in _spatial_dims(sample_shape, channel_dim, labels)):
         return "dense"
     if not labels and size <= MAX_REGRESSION_VALUES:
         return "regression"
@@ -327,7 +360,10 @@ def infer_kind(sample_shape: tuple[int, ...], labels: list[str] | None = None, c
 
 
 def kind_mismatch(
-    kind: PredictionKind, sample_shape: tuple[int, ...], labels: list[str] | None = None, channel_dim: int = -1
+    kind: PredictionKind,
+    sample_shape: tuple[int, ...],
+    labels: list[str] | None = None,
+    channel_dim: int | None = None,
 ) -> tuple[str, str] | None:
     """(expected shape, fix) when an output of one-sample shape ``sample_shape`` cannot hold ``kind``; else None.
 
@@ -345,7 +381,7 @@ def kind_mismatch(
         n = len(labels) if labels else "C"
         return f"one score per {'class' if kind == 'class' else 'label'}: shape ({n},)", fix
     if kind == "dense":
-        if len(sample_shape) >= 2 and any(s > 1 for s in _spatial_dims(sample_shape, channel_dim)):
+        if len(sample_shape) >= 2 and any(s > 1 for s in _spatial_dims(sample_shape, channel_dim, labels)):
             return None
         return "a map with a channel axis, e.g. (1, H, W), (C, H, W) or (T, C)", fix
     if kind == "boxes":

@@ -33,8 +33,9 @@ def serve(
 ) -> None:
     """Serve the app with uvicorn.
 
-    Loopback by default. Any other host needs a token: the given one, or a new one
-    printed here; every API request must then carry it. Requests must name the server by
+    Loopback by default. Any other host, or ``allow_hosts`` holding ``*`` (no Host check, so no
+    DNS-rebinding protection), needs a token: the given one, or a new one printed here; every API
+    request must then carry it. Requests must name the server by
     ``127.0.0.1``, ``localhost``, ``[::1]``, ``host`` or one of ``allow_hosts`` in their
     ``Host`` header (421 otherwise: DNS-rebinding protection).
 
@@ -53,9 +54,12 @@ def serve(
 
     if token is not None and not token:
         raise LeapscopeError("serve: --token must not be empty")
-    if not is_loopback(host) and token is None:
+    any_host = any(h.strip() == "*" for h in allow_hosts)
+    if (not is_loopback(host) or any_host) and token is None:
+        # `--allow-host '*'` turns off the Host check (DNS-rebinding protection): a token takes its place
         token = new_token()
-        print(f"binding {host}: API token (pass as 'Authorization: Bearer <token>' or ?token=): {token}")
+        why = "--allow-host '*' (any Host header)" if is_loopback(host) else f"binding {host}"
+        print(f"{why}: API token (pass as 'Authorization: Bearer <token>' or ?token=): {token}")
     app = create_app(
         workspace, token=token, warm=warm, host=host, allow_hosts=allow_hosts, explain_workers=explain_workers
     )

@@ -21,12 +21,14 @@ from leapscope.exceptions import (
     NotFoundError,
     RunNotFoundError,
     StoreError,
+    UntrustedIntegrationError,
 )
 from leapscope.server import _render
 from leapscope.server._deps import State
 from leapscope.server._explain import ExplainPool, SupersededError
 from leapscope.server._fast import FastReads
 from leapscope.server._jobs import JobManager, WorkerPool
+from leapscope.server._last_resort import LastResort, internal_error_detail
 from leapscope.server._schemas import PROBLEM_RESPONSES, Data, Health, add_documented_schemas
 from leapscope.server._security import DEFAULT_MAX_BODY, RequestGuard, TokenMiddleware, allowed_hosts
 from leapscope.server.routers import analysis, projects, runs, samples
@@ -44,6 +46,7 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (StoreError, 409, "Unavailable"),
     (FilterError, 422, "Invalid filter"),
     (SupersededError, 409, "Superseded"),
+    (UntrustedIntegrationError, 403, "Untrusted integration"),
     (LeapscopeError, 400, "Bad request"),
 )
 
@@ -52,8 +55,8 @@ def status_of(exc: BaseException) -> tuple[int, str]:
     """The HTTP status and Problem title of an error, by its class (never by its message).
 
     ``RunNotFoundError`` / ``NotFoundError`` -> 404, ``CorruptStorageError`` -> 503, other
-    ``StoreError`` -> 409, ``FilterError`` -> 422, ``SupersededError`` -> 409, other ``LeapscopeError`` -> 400, anything
-    else -> 500.
+    ``StoreError`` -> 409, ``FilterError`` -> 422, ``SupersededError`` -> 409, ``UntrustedIntegrationError``
+    -> 403, other ``LeapscopeError`` -> 400, anything else -> 500.
     """
     for cls, status, title in _STATUS:
         if isinstance(exc, cls):
@@ -132,17 +135,19 @@ def _handle_errors(app: FastAPI, ws: Workspace) -> None:
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        return _problem(500, "Internal error", f"{type(exc).__name__}: {exc}")
+        return _problem(500, "Internal error", internal_error_detail(exc))
 
 
 def _mount_ui(app: FastAPI) -> None:
     """The built UI: ``/assets`` from ``server/static``, every other non-API path loads ``index.html``."""
     app.mount("/assets", StaticFiles(directory=STATIC_DIR / "assets"), name="assets")
 
-    @app.get("/{path:path}", include_in_schema=False)
-    def index(path: str) -> Any:
-        # client-side routes all load the app; files are served only from the assets mount
+    @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    def index(path: str, request: Request) -> Any:
+        # client-side routes all load the app (HEAD too); files are served only from the assets mount
         if path.startswith("api/"):
+            if request.method == "HEAD":
+                return _problem(405, "Method not allowed", f"HEAD /{path}: the API answers GET (and POST/DELETE)")
             return _problem(404, "Not found", f"no API route /{path}")
         return FileResponse(STATIC_DIR / "index.html")
 
@@ -218,6 +223,8 @@ def create_app(
         app.add_middleware(TokenMiddleware, token=token)
     # outermost: Host / Origin / content type / body size come before the token and the routes
     app.add_middleware(RequestGuard, hosts=allowed_hosts(host, allow_hosts), max_body=max_body)
+    # around everything: an unexpected exception is a JSON 500 and the keep-alive connection stays open
+    app.add_middleware(LastResort)
 
     _handle_errors(app, ws)
     for module in (samples, runs, projects, analysis):  # the most requested routes are matched first

@@ -20,7 +20,6 @@ no Python work per value and no DuckDB query per request.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -51,6 +50,12 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size
+
+
+def _sort_key(sort: str) -> tuple[str, bool]:
+    """``"-loss"`` -> ``("loss", True)``, ``"loss"`` -> ``("loss", False)``; only one leading ``-`` is the
+    direction (``"--row"`` names the column ``-row``, which no run has)."""
+    return (sort[1:], True) if sort.startswith("-") else (sort, False)
 
 
 def _dumps_rows(table: pa.Table) -> list[bytes]:
@@ -141,7 +146,7 @@ class RunIndex:
             return found
 
     def sort_cached(self, sort: str | None) -> bool:
-        return not sort or (sort.lstrip("-"), sort.startswith("-")) in self._sorts
+        return not sort or _sort_key(sort) in self._sorts
 
     def select(
         self,
@@ -166,8 +171,11 @@ class RunIndex:
             return found
         from leapscope.exceptions import LeapscopeError
 
-        if sort and sort.lstrip("-") not in self.names:
-            raise LeapscopeError(f"sort: unknown column '{sort.lstrip('-')}'")
+        if sort and _sort_key(sort)[0] not in self.names:
+            raise LeapscopeError(
+                f"sort: unknown column {_sort_key(sort)[0][:80]!r}; fix: give a column name, or '-' and a column name "
+                "to sort descending (one '-' at most)"
+            )
         filt = parse_filter(list(where), self.schema) if where else None
         candidates = self._candidates(subset, filt)
         mask: np.ndarray | None = None
@@ -189,7 +197,7 @@ class RunIndex:
         else:
             ordered = self.order if mask is None else self.order[mask[self.order]]
         if sort:
-            order = self._sort_order(sort.lstrip("-"), sort.startswith("-"))
+            order = self._sort_order(*_sort_key(sort))
             if len(ordered) == self.num_rows:
                 ordered = order
             else:
@@ -319,7 +327,7 @@ class Indexes:
     def insights(self, run: Run) -> tuple[tuple[int, int] | None, dict[str, Any]]:
         """``(stamp, parsed insights.json)`` of a run, re-read only when the file changed.
 
-        Raises StoreError when the run has no insights yet.
+        Raises StoreError when the run has no insights yet, CorruptStorageError when the file is damaged.
         """
         path = run.dir / INSIGHTS_FILE
         stamp = _stamp(path)
@@ -329,7 +337,12 @@ class Indexes:
             cached = self._insights.get(run.id)
         if cached is not None and cached[0] == stamp:
             return cached
-        entry = (stamp, json.loads(path.read_text()))
+        from leapscope.runs.analyze import read_insights_file  # checked: no link out of the run, rows in range
+
+        stored = read_insights_file(run)
+        if stored is None:
+            raise StoreError(f"run {run.id} has no insights yet; analyze it first")
+        entry = (stamp, stored)
         with self._lock:
             self._insights[run.id] = entry
         return entry

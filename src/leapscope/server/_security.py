@@ -36,6 +36,7 @@ __all__ = [
     "RequestGuard",
     "TokenMiddleware",
     "allowed_hosts",
+    "frame_ancestors",
     "is_loopback",
     "new_token",
 ]
@@ -82,6 +83,16 @@ def allowed_hosts(bind: str | None = None, extra: Iterable[str] = ()) -> frozens
         if _is_unspecified(bind):
             names.add(_host_name(socket.gethostname()))
     return frozenset(names)
+
+
+def frame_ancestors(hosts: frozenset[str]) -> str:
+    """The ``Content-Security-Policy`` that lets only this app, pages of the server's own host names on any
+    port (a Jupyter notebook on localhost showing ``ls.launch``'s IFrame) and VS Code's notebook webviews
+    frame the app; any other site framing it could trick clicks on its buttons (clickjacking), which the
+    Origin checks cannot see because the framed app's requests come from its own origin."""
+    named = sorted(h for h in hosts if h != "*" and not h.startswith("["))  # CSP has no IPv6 literals
+    sources = [f"{scheme}://{h}:*" for h in named for scheme in ("http", "https")]
+    return "frame-ancestors " + " ".join(["'self'", *sources, "vscode-webview:"])
 
 
 def _is_unspecified(host: str) -> bool:
@@ -153,6 +164,7 @@ class RequestGuard:
         self.app = app
         self.hosts = hosts
         self.max_body = max_body
+        self.frame_policy = frame_ancestors(hosts).encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -177,7 +189,18 @@ class RequestGuard:
                 )(scope, receive, send)
                 return
             receive = _replay(body, receive)
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, self._with_frame_policy(send) if scope["type"] == "http" else send)
+
+    def _with_frame_policy(self, send: Send) -> Send:
+        """``send`` that adds the Content-Security-Policy ``frame-ancestors`` header to every response."""
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
+                message = {**message, "headers": [*headers, (b"content-security-policy", self.frame_policy)]}
+            await send(message)
+
+        return sending
 
     def _check(self, scope: Scope, headers: dict[str, str]) -> Response | None:
         host = headers.get("host", "")

@@ -293,11 +293,34 @@ class Catalog:
         "JOIN versions ON runs.version_id = versions.id JOIN projects ON versions.project_id = projects.id"
     )
 
-    @staticmethod
-    def _run(row: sqlite3.Row) -> RunRow:
+    def _run(self, row: sqlite3.Row, *, lenient: bool = False) -> RunRow:
+        """The row of a run, its JSON columns decoded.
+
+        A column that is not valid JSON (or not an object) is a damaged catalog entry: a
+        :class:`CorruptStorageError` naming the run, the column and the fix; with ``lenient`` (listing
+        every run) the run is kept with status ``"damaged"``, that column empty and the reason in ``error``,
+        so one bad entry does not hide the others.
+        """
         data = dict(row)
+        bad: list[str] = []
         for key in ("config", "counts", "summary", "dependencies"):
-            data[key] = _loads(data[key])
+            try:
+                value = _loads(data[key])
+            except (TypeError, ValueError):  # JSONDecodeError, or bytes / a number where text was stored
+                value = None
+                bad.append(f"'{key}' is not valid JSON")
+            if value is not None and not isinstance(value, dict):
+                value = None
+                bad.append(f"'{key}' is not a JSON object")
+            data[key] = ({} if key == "config" else None) if value is None else value
+        if bad:
+            problem = (
+                f"the workspace catalog {self.path} has a damaged entry for run {str(data.get('id'))!r}: "
+                f"{', '.join(bad)}; fix: {_recovery(self.path)}"
+            )
+            if not lenient:
+                raise CorruptStorageError(problem, path=self.path)
+            data["status"], data["error"] = "damaged", problem
         return RunRow(**data)
 
     def run(self, run_id: str) -> RunRow:
@@ -320,11 +343,13 @@ class Catalog:
         raise RunNotFoundError(f"run id prefix '{run_id}' matches {len(rows)} runs; fix: give more characters")
 
     def runs(self, project: str | None = None) -> list[RunRow]:
+        """Every run (of ``project``), oldest first; a damaged entry has status ``"damaged"`` (see :meth:`_run`)."""
         query, args = self._RUN_SELECT, ()
         if project is not None:
             query, args = query + " WHERE projects.name = ?", (project,)  # type: ignore[assignment]
         with self.connect() as db:
-            return [self._run(r) for r in db.execute(query + " ORDER BY runs.created_at", args)]
+            rows = db.execute(query + " ORDER BY runs.created_at", args).fetchall()
+        return [self._run(r, lenient=True) for r in rows]  # a damaged entry is listed as "damaged", not an error
 
     # --- insights ----------------------------------------------------------------
     def save_insights(self, run_id: str, insights: Sequence[Mapping[str, Any]]) -> None:

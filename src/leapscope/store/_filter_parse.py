@@ -9,6 +9,8 @@ Nothing of the text is ever evaluated as code: a small tokenizer accepts
   a ``[literal, ...]`` list;
 - a literal: a JSON number, a JSON string (``"8"``), a single-quoted string (``'8'``),
   ``true`` / ``false`` / ``null`` (``True`` / ``False`` / ``None`` too);
+  an unquoted word on the right (``subset == north``) is refused with the quoted fix
+  (``strings go in quotes: subset == "north"``); one column is never compared with another;
 - ``and`` between conditions (no ``or``, no parentheses, no functions, no attributes).
 
 The parsed :class:`~leapscope.store._filter.Filter` is checked, turned into SQL or a mask in
@@ -51,6 +53,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _KEYWORDS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
+_KEYWORD_CASES = {"true": "true", "false": "false", "null": "null", "none": "null"}
+_WORDS = ("and", "or", "in", "not")
 
 
 def parse_filter(text: str | Sequence[str] | None, schema: pa.Schema | Iterable[str] | None = None) -> Filter:
@@ -74,12 +78,19 @@ def parse_filter(text: str | Sequence[str] | None, schema: pa.Schema | Iterable[
         :data:`MAX_FILTER_LENGTH` characters, or (with ``schema``) an unknown column or a
         literal of the wrong type.
     """
+    names: list[str] | None = None
+    if schema is not None:
+        import pyarrow as pa
+
+        if not isinstance(schema, pa.Schema):
+            schema = list(schema)  # an iterator is read once, here and by Filter.check
+        names = list(schema.names) if isinstance(schema, pa.Schema) else schema
     if text is None:
         parsed = Filter("")
     elif isinstance(text, str):
-        parsed = _parse(text)
+        parsed = _parse(text, names)
     else:
-        parts = [_parse(t) for t in text]
+        parts = [_parse(t, names) for t in text]
         parsed = Filter(
             " and ".join(p.text for p in parts if p.text.strip()), tuple(c for p in parts for c in p.conditions)
         )
@@ -88,7 +99,7 @@ def parse_filter(text: str | Sequence[str] | None, schema: pa.Schema | Iterable[
     return parsed.check(schema) if schema is not None else parsed
 
 
-def _parse(text: str) -> Filter:
+def _parse(text: str, names: list[str] | None = None) -> Filter:
     if not isinstance(text, str):
         raise FilterError(f"filter: expected a string, got {type(text).__name__}")
     if len(text) > MAX_FILTER_LENGTH:
@@ -98,14 +109,15 @@ def _parse(text: str) -> Filter:
     tokens = _tokenize(text, shown)
     if not tokens:
         return Filter(text)
-    return _Parser(text, shown, tokens).conditions()
+    return _Parser(text, shown, tokens, names).conditions()
 
 
 class _Parser:
     """Recursive descent over the tokens of one filter; every error names the character it stopped at."""
 
-    def __init__(self, text: str, shown: str, tokens: list[tuple[str, int, str]]):
+    def __init__(self, text: str, shown: str, tokens: list[tuple[str, int, str]], names: list[str] | None = None):
         self.text, self.shown, self.tokens = text, shown, tokens
+        self.names = names  # the run's columns, when known: a column on the right gets its own message
         self.pos = 0
 
     def fail(self, why: str) -> FilterError:
@@ -118,6 +130,48 @@ class _Parser:
         """:meth:`fail` pointing at the token just taken."""
         self.pos -= 1
         return self.fail(why)
+
+    def bare(self, word: str) -> FilterError:
+        """The error for an unquoted word where a literal belongs (the token just taken): the filter with its
+        unquoted words quoted, so ``subset == north`` says ``strings go in quotes: subset == "north"``."""
+        at = self.tokens[self.pos - 1][1]
+        lowered = word.lower()
+        if lowered in ("nan", "inf", "infinity"):
+            return self.back(
+                f"expected a literal (number, \"string\", 'string', true, false, null), found {word!r} (NaN and "
+                "infinity are not filter literals; select missing values with == null)"
+            )
+        if lowered in _KEYWORD_CASES:
+            keyword = _KEYWORD_CASES[lowered]
+            return FilterError(
+                f"filter {self.shown!r}: {word!r} at character {at} is not a literal; write {keyword} (lower case), "
+                f"or for the text put it in quotes: {json.dumps(word)}"
+            )
+        fixed = self.quoted()
+        fixed = fixed if len(fixed) <= 200 else fixed[:200] + "..."
+        if self.names is not None and word in self.names:
+            why = (
+                f"{word!r} (character {at}) is a column; a filter compares a column with a literal (a number, "
+                '"string", true, false or null), never two columns; to compare with the text,'
+            )
+        else:
+            why = f"{word!r} (character {at}) is not quoted;"
+        return FilterError(f"filter {self.shown!r}: {why} strings go in quotes: {fixed}")
+
+    def quoted(self) -> str:
+        """The filter text with every unquoted word in a literal's place (after an operator, '[' or ',') quoted."""
+        out, last = [], 0
+        for i, (kind, at, raw) in enumerate(self.tokens):
+            before = self.tokens[i - 1] if i else ("", 0, "")
+            if (
+                kind == "name"
+                and raw not in _KEYWORDS
+                and raw.lower() not in _WORDS
+                and (before[0] == "op" or before[2] in ("[", ","))
+            ):
+                out += [self.text[last:at], json.dumps(raw)]
+                last = at + len(raw)
+        return "".join(out) + self.text[last:]
 
     def take(self) -> tuple[str, int, str]:
         if self.pos >= len(self.tokens):
@@ -155,7 +209,7 @@ class _Parser:
         """``op literal`` or ``[not] in [literal, ...]`` after ``column``."""
         kind, _, value = self.take()
         if kind == "op":
-            literal = _literal(self.take(), self.fail)
+            literal = _literal(self.take(), self.fail, self.bare)
             if literal is None and value not in ("==", "!="):
                 raise self.fail(f"null can only be compared with == or != (found {value})")
             return Condition(column, value, literal)
@@ -174,7 +228,7 @@ class _Parser:
         """``literal (, literal)* ]`` of an ``in`` list (no null)."""
         values: list[Any] = []
         while True:
-            values.append(_literal(self.take(), self.fail))
+            values.append(_literal(self.take(), self.fail, self.bare))
             if values[-1] is None:
                 raise self.back(
                     f"null cannot be in an '{op}' list; write '{column} == null' (or != null) as its own condition"
@@ -207,7 +261,7 @@ def _tokenize(text: str, shown: str) -> list[tuple[str, int, str]]:
     return tokens
 
 
-def _literal(token: tuple[str, int, str], fail: Any) -> Any:
+def _literal(token: tuple[str, int, str], fail: Any, bare: Any) -> Any:
     kind, _, raw = token
     if kind == "number":
         number: int | float = json.loads(raw)
@@ -222,6 +276,8 @@ def _literal(token: tuple[str, int, str], fail: Any) -> Any:
         return re.sub(r"\\(['\\])", r"\1", raw[1:-1])
     if kind == "name" and raw in _KEYWORDS:
         return _KEYWORDS[raw]
+    if kind == "name" and raw.lower() not in _WORDS:
+        raise bare(raw)  # an unquoted word: the message shows the filter with it quoted
     raise fail(f"expected a literal (number, \"string\", 'string', true, false, null), found {raw!r}")
 
 

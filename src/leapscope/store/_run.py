@@ -25,6 +25,7 @@ when ``committed.json`` is missing and otherwise only removes ``parts/``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,10 +38,14 @@ from leapscope.store._schema import (
     COMMIT_FILE,
     ERROR_COLUMNS,
     ERRORS_FILE,
+    KEY_COLUMNS,
     MANIFEST_FILE,
     PROGRESS_FILE,
+    ROW,
+    SAMPLE_ID,
     SAMPLES_FILE,
     SCORE_PREFIXES,
+    SUBSET,
     latent_file,
 )
 from leapscope.store._sql import sql_string
@@ -82,6 +87,52 @@ def check_run_id(run_id: str) -> str:
     if not RUN_ID.match(run_id):
         raise RunNotFoundError(f"invalid run id {run_id!r}: letters, digits, '-' and '_' only")
     return run_id
+
+
+def _holds_binary(data_type: pa.DataType) -> bool:
+    """Whether a column type is (or nests) raw bytes, which JSON cannot hold."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_binary(data_type) or t.is_large_binary(data_type) or t.is_fixed_size_binary(data_type):
+        return True
+    if getattr(t, "is_binary_view", lambda _: False)(data_type):
+        return True
+    return any(_holds_binary(data_type.field(i).type) for i in range(data_type.num_fields))
+
+
+def check_samples_schema(schema: pa.Schema, path: Path, fix: str) -> None:
+    """Refuse a samples table without its key columns: ``subset`` (text), ``sample_id`` (text or integer) and,
+    when present, ``row`` (integer). Raises CorruptStorageError naming the file and the column."""
+    import pyarrow as pa
+
+    t = pa.types
+
+    def text(d: pa.DataType) -> bool:
+        return bool(t.is_string(d) or t.is_large_string(d))
+
+    def text_or_int(d: pa.DataType) -> bool:
+        return text(d) or bool(t.is_integer(d))
+
+    expected: dict[str, tuple[str, Callable[[pa.DataType], bool]]] = {
+        SUBSET: ("text", text),
+        SAMPLE_ID: ("text or integer", text_or_int),
+    }
+    for name, (kind, ok) in expected.items():
+        if name not in schema.names:
+            raise CorruptStorageError(
+                f"{path} has no '{name}' column (every run file has {', '.join(KEY_COLUMNS)}); it was not written by "
+                f"leapscope or was edited; fix: {fix}",
+                path=path,
+            )
+        if not ok(schema.field(name).type):
+            raise CorruptStorageError(
+                f"{path}: column '{name}' is {schema.field(name).type}, expected {kind}; fix: {fix}", path=path
+            )
+    if ROW in schema.names and not t.is_integer(schema.field(ROW).type):
+        raise CorruptStorageError(
+            f"{path}: column '{ROW}' is {schema.field(ROW).type}, expected an integer; fix: {fix}", path=path
+        )
 
 
 class Run:
@@ -144,8 +195,30 @@ class Run:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise corrupt_error(self.dir / MANIFEST_FILE, "not a run manifest", exc, self._fix) from exc
 
-    def _complete_file(self, name: str) -> Path:
+    def file(self, name: str) -> Path:
+        """``dir / name`` (e.g. ``insights.json``, ``projections/x.npy``), refused when it or a folder on the way is
+        a symbolic link that leads outside the run folder: nothing is read or written through it.
+
+        Raises CorruptStorageError naming the link, its target and the fix.
+        """
         path = self.dir / name
+        root = self.dir.resolve()
+        probe = self.dir
+        for part in Path(name).parts:
+            probe = probe / part
+            if probe.is_symlink():
+                target = probe.resolve()
+                if target != root and root not in target.parents:
+                    raise CorruptStorageError(
+                        f"{probe} is a symbolic link to {target}, outside the run folder {self.dir}; leapscope neither "
+                        f"reads nor writes through it; fix: delete the link (`rm {probe}`), then run the command "
+                        "again (the file is made anew where it can be)",
+                        path=probe,
+                    )
+        return path
+
+    def _complete_file(self, name: str) -> Path:
+        path = self.file(name)
         if not path.exists():
             if self.row.status != "complete":
                 raise StoreError(
@@ -166,8 +239,22 @@ class Run:
 
     @cached_property
     def samples(self) -> pa.Table:
-        """One row per sample (pyarrow Table), row-aligned with :meth:`latent`. Raises CorruptStorageError."""
-        return self.read_samples_file(self.samples_path, fix=self._fix)
+        """One row per sample (pyarrow Table), row-aligned with :meth:`latent`.
+
+        Binary columns (leapscope never writes them; a foreign or edited file may hold them) are left
+        out, so every JSON answer can hold the table; their names are in :attr:`dropped_columns`.
+        Raises CorruptStorageError (unreadable file, or a key column ``subset`` / ``sample_id``
+        missing or of the wrong type).
+        """
+        path = self.samples_path
+        table = self.read_samples_file(path, fix=self._fix)
+        check_samples_schema(table.schema, path, self._fix)
+        dropped = [f.name for f in table.schema if _holds_binary(f.type)]
+        self.dropped_columns = dropped
+        return table.drop_columns(dropped) if dropped else table
+
+    #: binary columns left out of :attr:`samples` (filled when it is read)
+    dropped_columns: list[str] = []  # noqa: RUF012 - replaced per instance, never mutated
 
     @cached_property
     def num_rows(self) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from leapscope.exceptions import StoreError
 from leapscope.store._catalog import Catalog
-from leapscope.store._run import Run, check_run_id
+from leapscope.store._run import RUN_ID, Run, check_run_id
 
 __all__ = ["WORKSPACE_ENV", "Workspace", "default_workspace"]
 
@@ -68,4 +68,11 @@ class Workspace:
         return Run(self.run_dir(row.id), row)
 
     def runs(self, project: str | None = None) -> list[Run]:
-        return [Run(self.run_dir(r.id), r) for r in self.catalog.runs(project)]
+        """Every run (of ``project``), oldest first. A catalog entry whose id could not name a run folder
+        (``../x``: an edited catalog) is left out; one with damaged JSON columns is listed with status
+        ``"damaged"`` (:meth:`Catalog.runs`)."""
+        return [
+            Run(self.path / "runs" / r.id, r)
+            for r in self.catalog.runs(project)
+            if isinstance(r.id, str) and RUN_ID.match(r.id)
+        ]

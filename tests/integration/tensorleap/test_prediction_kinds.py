@@ -140,3 +140,19 @@ def test_visualizers_give_the_kinds_and_check_says_where_from(segdet, tmp_path):
     assert (samples["pred_boxes_count"] == 3).all()  # no all-zero (padding) rows in sigmoid outputs
     assert samples["pred_ink_map_positive"].between(0, 1).all() and samples["loss_dice"].notna().all()
     assert {p.name: p.resolved_kind for p in run.typed_manifest.predictions} == {"ink_map": "dense", "boxes": "boxes"}
+
+
+@pytest.mark.slow
+def test_a_default_channel_dim_is_found_and_check_warns_tensorleap_would_not(segdet):
+    entry = segdet / "leap_integration.py"
+    entry.write_text(entry.read_text().replace('PredictionTypeHandler("ink_map", ["ink"], channel_dim=1)',
+                                               'PredictionTypeHandler("ink_map", ["ink"])'))  # fmt: skip
+    report = api.check(segdet, samples=2)
+    assert report.valid, report.to_dict()
+    ink_map = next(p for p in report.predictions if p.name == "ink_map")
+    assert ink_map.class_axis == 0  # the one label is on axis 0 of (1, 8, 8), not on the last axis (8 values)
+    assert "1 labels on axis 0" in _predictions_line([ink_map.to_dict()])
+    (warning,) = [w for w in report.warnings if "ink_map" in w]
+    assert "Tensorleap would read axis -1" in warning and "set channel_dim=1" in warning
+    boxes = next(p for p in report.predictions if p.name == "boxes")
+    assert boxes.class_axis is None and boxes.warning is None  # box rows: their labels name columns, not classes

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 # the method modules register themselves on import, in this order (the order of METHODS)
 from leapscope.analysis.attribution import cam, gradients, occlusion  # noqa: F401
-from leapscope.analysis.attribution._explain import explain, method_problem
+from leapscope.analysis.attribution._explain import LossGradientError, explain, method_problem
 from leapscope.analysis.attribution.base import (
     Attribution,
     AttributionMethod,
@@ -40,7 +40,13 @@ from leapscope.analysis.attribution.base import (
 )
 from leapscope.analysis.attribution.cam import default_cam_layer, spatial_layers, upsample
 from leapscope.analysis.attribution.faithfulness import deletion_auc, insertion_auc, randomization_check
-from leapscope.analysis.attribution.losses import BUILTIN_LOSSES, TORCH_LOSSES, builtin_loss_name, torch_loss
+from leapscope.analysis.attribution.losses import (
+    BUILTIN_LOSSES,
+    TORCH_LOSSES,
+    builtin_loss_name,
+    differentiable_loss,
+    torch_loss,
+)
 from leapscope.analysis.attribution.targets import REGIONS, Box, Target, dense_channel_axis, parse_box, parse_target
 
 __all__ = [
@@ -51,11 +57,13 @@ __all__ = [
     "Attribution",
     "AttributionMethod",
     "Box",
+    "LossGradientError",
     "ExplainOptions",
     "ExplainRequest",
     "builtin_loss_name",
     "default_cam_layer",
     "dense_channel_axis",
+    "differentiable_loss",
     "deletion_auc",
     "explain",
     "insertion_auc",

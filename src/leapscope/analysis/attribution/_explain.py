@@ -33,7 +33,36 @@ from leapscope.analysis.attribution.targets import (
 from leapscope.exceptions import LeapscopeError, ModelError
 from leapscope.models import ModelWrapper
 
-__all__ = ["explain", "method_problem"]
+__all__ = ["LossGradientError", "explain", "method_problem"]
+
+
+class LossGradientError(LeapscopeError):
+    """A gradient method asked for a custom loss whose code cannot be differentiated on torch tensors.
+
+    ``method``, ``loss`` and ``reason`` (the operation that failed and the line of the loss where it did) are
+    kept; the message offers occlusion in API words (``method=occlusion``); :meth:`for_cli` in the CLI's
+    (``--method occlusion``).
+    """
+
+    def __init__(self, method: str, loss: str, reason: str):
+        self.method, self.loss, self.reason = method, loss, reason
+        super().__init__(self._text("method=occlusion"))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (the server's explanation workers)
+        return (type(self), (self.method, self.loss, self.reason))
+
+    def _text(self, occlusion: str) -> str:
+        return (
+            f"explain: '{self.method}' needs the gradient of loss '{self.loss}', and its code cannot be "
+            f"differentiated on torch tensors: {self.reason}. Methods that apply: occlusion (fix: {occlusion}; it "
+            "calls the loss as it is), or write that step with numpy functions, array methods and arithmetic "
+            "(np.sum/np.mean/np.log/np.clip/np.where, .astype, .reshape, np.asarray; no float(), .item(), scipy or "
+            "python loops over values)"
+        )
+
+    def for_cli(self) -> str:
+        """The message with the CLI's flag (``--method occlusion``)."""
+        return self._text("--method occlusion")
 
 
 def explain(
@@ -168,12 +197,7 @@ def _loss_target(
         return resolved, Scorer(None, None, gt), extra
     torch_fn, reason = differentiable_loss(loss, gt, prediction)
     if torch_fn is None:
-        raise LeapscopeError(
-            f"explain: '{method.name}' needs the gradient of loss '{name}', but it has none: {reason}. "
-            "Methods that apply: occlusion (fix: --method occlusion), or write the loss with numpy functions and "
-            "operations torch can run (np.sum/np.mean/np.log/np.clip, x.sum(axis=...), arithmetic; no float(), "
-            "scipy or python loops over values) so it can be differentiated"
-        )
+        raise LossGradientError(method.name, name, reason or "")
     extra["loss_gradient"] = "the loss's own code on torch tensors"
     return resolved, Scorer(None, torch_fn, gt), extra
 

@@ -6,18 +6,20 @@ with torch (:data:`TORCH_OPS`), so the two cannot drift apart. A custom numpy lo
 no gradient of its own; :func:`differentiable_loss` checks whether calling it on torch
 tensors (numpy-style code often runs unchanged on tensors: ``.sum(axis=...)``, ``*``, ``+``)
 gives the same values with a gradient. Every loss receives the prediction in its real
-(B, ...) shape; the built-in formulas flatten it themselves.
+(B, ...) shape; the built-in formulas lay it out themselves (``apply_loss_formula``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from leapscope.analysis.attribution import _numpy_torch
 from leapscope.exceptions import LeapscopeError
-from leapscope.sdk._builtins import BUILTIN_LOSSES, LOSS_FORMULAS, builtin_loss_name
+from leapscope.sdk._builtins import BUILTIN_LOSSES, LOSS_FORMULAS, apply_loss_formula, builtin_loss_name
 
 __all__ = [
     "BUILTIN_LOSSES",
@@ -57,6 +59,9 @@ class _TorchOps:
     def abs(self, x: Any) -> Any:
         return x.abs()
 
+    def permute(self, x: Any, order: tuple[int, ...]) -> Any:
+        return x.permute(*order)
+
     def __getattr__(self, name: str) -> Any:
         # an op a newer formula uses (sum, exp, mean, ...): torch's function of the same name
         import torch
@@ -80,8 +85,7 @@ def torch_loss(name: str, out: Any, gt: Any) -> Any:
         raise LeapscopeError(
             f"explain: no differentiable version of loss '{name}'; built-ins: {', '.join(TORCH_LOSSES)}"
         )
-    o, g = out.reshape(len(out), -1), gt.reshape(len(gt), -1).to(out.dtype)
-    return formula(TORCH_OPS, g, o)
+    return apply_loss_formula(name, TORCH_OPS, gt.to(out.dtype), out)
 
 
 def loss_label(loss: LossSpec) -> str:
@@ -118,56 +122,20 @@ def numpy_loss_values(
     return values
 
 
-def _numpy_on_torch() -> Any:
-    """A ``torch.Tensor`` subclass whose numpy calls (``np.sum(t, axis=...)``, ``np.log(t)``, ``np.clip``...) run
-    as torch operations, through ``torch._numpy`` (torch's own numpy-API implementation over tensors, the one
-    ``torch.compile`` uses for numpy code), so a numpy loss keeps its gradient. ``None`` without ``torch._numpy``."""
-    import torch
-
-    try:
-        import torch._numpy as tnp
-    except ImportError:  # an older / stripped torch: plain tensors only
-        return None
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, torch.Tensor):
-            return v.as_subclass(torch.Tensor)
-        if isinstance(v, tuple | list):
-            return type(v)(plain(x) for x in v)
-        return v
-
-    def wrap(v: Any) -> Any:
-        if isinstance(v, tnp.ndarray):
-            return v.tensor.as_subclass(NumpyTensor)
-        if isinstance(v, tuple | list):
-            return type(v)(wrap(x) for x in v)
-        return v
-
-    def call(name: str, args: Any, kwargs: dict[str, Any]) -> Any:
-        fn = getattr(tnp, name, None)
-        if fn is None:
-            return NotImplemented
-        return wrap(fn(*plain(args), **{k: plain(v) for k, v in kwargs.items()}))
-
-    class NumpyTensor(torch.Tensor):
-        def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-            return call(func.__name__, args, kwargs)
-
-        def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-            return call(ufunc.__name__, inputs, kwargs) if method == "__call__" else NotImplemented
-
-    return NumpyTensor, plain
-
-
 def _torch_callable(loss: Callable[[np.ndarray, np.ndarray], Any], numpy_api: bool) -> Callable[[Any, Any], Any]:
-    """``loss`` called on tensors: as they are, or (``numpy_api``) with numpy's functions running on torch."""
-    shim = _numpy_on_torch() if numpy_api else None
-    if shim is None:
-        return loss  # type: ignore[return-value]
-    cls, plain = shim
+    """``loss`` called on tensors: as they are, or (``numpy_api``) as :class:`._numpy_torch.NumpyTensor` values
+    whose numpy calls (``np.sum(t, axis=...)``, ``.astype(np.float32)``, ``np.asarray(t)``...) run as torch
+    operations, so a numpy loss keeps its gradient (see :mod:`._numpy_torch`). A (B, 1) result is made (B,)."""
 
     def on_torch(g: Any, p: Any) -> Any:
-        return plain(loss(g.as_subclass(cls), p.as_subclass(cls)))
+        if numpy_api:
+            with _numpy_torch.numpy_on_torch():
+                value = _numpy_torch.plain(loss(_numpy_torch.numpy_tensor(g), _numpy_torch.numpy_tensor(p)))
+        else:
+            value = loss(g, p)
+        if getattr(value, "ndim", 1) != 1 and getattr(value, "numel", lambda: -1)() == len(p):
+            value = value.reshape(len(p))
+        return value
 
     on_torch.__name__ = getattr(loss, "__name__", "loss")
     return on_torch
@@ -179,20 +147,21 @@ def differentiable_loss(
     """A torch version of a custom numpy loss, if calling it on tensors works.
 
     The loss is called with float32 tensors (``gt`` and a ``prediction`` that requires grad, both in their
-    real (B, ...) shapes): first as plain tensors (``x.sum(axis=...)``, arithmetic), then with numpy's own
-    functions routed to torch (``np.sum(x, axis=...)``, ``np.log``, ``np.clip``, ``np.mean``: see
-    :func:`_numpy_on_torch`). It qualifies when it returns a (B,) tensor with a gradient whose values match
-    the numpy call within :data:`LOSS_PARITY_RTOL`. Returns ``(fn, None)`` or ``(None, reason)`` (the reason
-    of the last attempt).
+    real (B, ...) shapes): first as numpy arrays backed by torch (numpy functions, ``.astype``, ``np.asarray``...:
+    see :mod:`._numpy_torch`), then as plain tensors (torch-style code). It qualifies
+    when it returns (B,) values with a gradient that match the numpy call within :data:`LOSS_PARITY_RTOL`.
+    Returns ``(fn, None)`` or ``(None, reason)``: the reason of the numpy-on-torch attempt, naming the
+    operation that failed and the line of the loss where it did.
     """
     expected = numpy_loss_values(loss, gt, prediction)
-    reason = None
-    for numpy_api in (False, True):
+    reasons = []
+    for numpy_api in (True, False) if _numpy_torch.available() else (False,):
         fn = _torch_callable(loss, numpy_api)
         reason = _check_on_torch(fn, gt, prediction, expected)
         if reason is None:
             return fn, None
-    return None, reason
+        reasons.append(reason)
+    return None, reasons[0]
 
 
 def _check_on_torch(
@@ -204,14 +173,22 @@ def _check_on_torch(
     g = torch.from_numpy(np.ascontiguousarray(gt, dtype=np.float32))
     p = torch.from_numpy(np.ascontiguousarray(prediction, dtype=np.float32)).requires_grad_(True)
     try:
-        got = fn(g, p)
+        with warnings.catch_warnings():  # float() of a tensor that requires grad warns; the checks below say it
+            warnings.simplefilter("ignore")
+            got = fn(g, p)
     except Exception as exc:  # noqa: BLE001 - numpy-only code fails on tensors in many ways; that is the answer
-        return f"it uses numpy-only operations ({type(exc).__name__}: {str(exc)[:120]})"
+        return _numpy_torch.failure_reason(exc)
     if not isinstance(got, torch.Tensor) or got.grad_fn is None:
-        return f"called on torch tensors it returns {type(got).__name__} without a gradient"
+        return (
+            f"called on torch tensors it returns {type(got).__name__} without a gradient: a step leaves torch "
+            "(float(), .item(), .tolist(), python numbers, a library outside numpy) or ignores the prediction"
+        )
     if tuple(got.shape) != (len(prediction),):
         return f"called on torch tensors it returns shape {tuple(got.shape)}, not ({len(prediction)},)"
-    error = float(np.abs(got.detach().numpy() - expected).max(initial=0.0))
-    if error > LOSS_PARITY_RTOL * max(1.0, float(np.abs(expected).max(initial=0.0))):
-        return f"its torch and numpy values differ by {error:.3g}"
+    error = float(np.abs(got.detach().double().numpy() - expected).max(initial=0.0))
+    if not error <= LOSS_PARITY_RTOL * max(1.0, float(np.abs(expected).max(initial=0.0))):
+        return (
+            f"called on torch tensors its values differ from numpy's by {error:.3g} (an operation whose torch "
+            "meaning differs from numpy's)"
+        )
     return None

@@ -5,6 +5,11 @@ of the output's shape per sample, and the explained score is ``sum(W * output)``
 (:class:`~leapscope.analysis.attribution.base.Scorer`). That one form covers
 
 - class outputs (B, K): a one-hot ``W`` on the explained class (default: the predicted one);
+- a binary sigmoid output (B, 1) with one label ``L``: the classes are ``not L`` (0) and ``L`` (1), as in
+  the run's label column (:func:`leapscope.sdk._parts.class_names`); ``L`` is explained by ``W = +1`` (the
+  score ``p``, or the logit ``z``), ``not L`` by ``W = -1`` (``1 - p`` / ``-z``: a constant apart, so every
+  method gives the attributions of ``1 - p``). The default is the predicted class: ``L`` when ``p > 0.5``
+  (probabilities in [0, 1]) / ``z > 0`` (logits), as :func:`leapscope.engine.scoring.argmax_labels` decides;
 - dense outputs (B, C, H, W) / (B, H, W, C) / (B, H, W) / (B, T, C): the sum of one channel
   over a set of output positions, the **region**: the predicted-positive positions of that
   channel (default), all positions, the ground-truth mask, a user mask or a box;
@@ -23,12 +28,15 @@ import numpy as np
 
 from leapscope.exceptions import LeapscopeError
 from leapscope.models import ModelWrapper
+from leapscope.sdk._parts import class_names
 
 __all__ = [
     "REGIONS",
     "Box",
     "ResolvedTargets",
     "Target",
+    "binary_class_names",
+    "binary_class_values",
     "channel_axis",
     "dense_channel_axis",
     "is_dense",
@@ -241,12 +249,43 @@ def _score_words(c: int, default: bool, labels: list[str] | None, kind: str | No
     return ("predicted " if default else "") + _class_name(c, labels) + " score"
 
 
+def binary_class_names(size: int, labels: list[str] | None, kind: str | None) -> list[str] | None:
+    """``["not L", "L"]`` for a binary sigmoid class output (one value per sample, one label ``L``, kind
+    ``class`` or undeclared), else ``None``."""
+    if size == 1 and labels is not None and len(labels) == 1 and kind in (None, "class"):
+        return class_names(labels)
+    return None
+
+
+def binary_class_values(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(n,) scores of a binary output -> ((n, 2) float64 scores of ``not L`` and ``L``, whether they are
+    probabilities). Probabilities (every value in [0, 1]): ``1 - p`` and ``p``; logits: ``-z`` and ``z``."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    probability = bool(v.size) and float(v.min()) >= 0.0 and float(v.max()) <= 1.0
+    return np.stack([1.0 - v if probability else -v, v], axis=1), probability
+
+
+def _binary_words(c: int, default: bool, names: list[str], value: float, probability: bool) -> str:
+    """'predicted class 0 (not benign) score 1 - p = 0.555 (p = 0.445: the sigmoid output of benign)'..."""
+    head = ("predicted " if default else "") + f"class {c} ({names[c]}) score "
+    positive = names[1]
+    if probability:
+        p = value
+        formula = f"1 - p = {1 - p:.3g} (p = {p:.3g}: the sigmoid output of {positive})" if c == 0 else f"p = {p:.3g}"
+    else:
+        formula = f"-z = {-value:.3g} (z = {value:.3g}: the logit of {positive})" if c == 0 else f"z = {value:.3g}"
+    return head + formula
+
+
 def _valid_targets(prediction: np.ndarray, labels: list[str] | None, dense: bool) -> str:
     shape = tuple(prediction.shape[1:])
     named = f", labels {', '.join(labels)}" if labels else ""
     element = f", element:i,j,... (an index of the per-sample output shape {shape})"
     if dense:
         return f"a channel index{named}{element}, loss or loss:NAME"
+    binary = binary_class_names(int(np.prod(shape, dtype=np.int64)), labels, None)
+    if binary is not None:
+        return f"classes 0 ({binary[0]}) and 1 ({binary[1]}), by index or name{element}, or loss"
     n = int(np.prod(shape, dtype=np.int64))
     return f"class indices 0..{n - 1}{named}{element}, or loss" if n > 0 else "none (the output is empty)"
 
@@ -349,6 +388,9 @@ def _class_targets(
             f"shape {tuple(pred.shape)} (class scores); fix: drop --region"
         )
     flat = pred.reshape(n, -1)
+    names = binary_class_names(flat.shape[1], labels, kind)
+    if names is not None:
+        return _binary_targets(pred, parsed, names)
     classes = [
         int(flat[i].argmax()) if t.kind == "default" else _class_index(t, flat.shape[1], labels, pred, False)
         for i, t in enumerate(parsed)
@@ -359,6 +401,42 @@ def _class_targets(
         _score_words(c, t.kind == "default", labels, kind, flat.shape[1]) for c, t in zip(classes, parsed, strict=True)
     ]
     return ResolvedTargets(classes, weights.reshape(pred.shape), words, False)
+
+
+def _binary_targets(pred: np.ndarray, parsed: list[Target], names: list[str]) -> ResolvedTargets:
+    """A binary sigmoid output (B, 1): class 1 (``L``) is the score itself (``W = +1``), class 0 (``not L``)
+    its negative (``W = -1``: ``1 - p`` for probabilities, ``-z`` for logits). Default: the predicted class
+    (``p > 0.5`` / ``z > 0``)."""
+    values = pred.reshape(len(pred), -1)[:, 0].astype(np.float64)
+    scores, probability = binary_class_values(values)
+    # ties (p = 0.5, z = 0) go to class 0, as in the run's label column (p > 0.5 / z > 0 is ``L``)
+    classes = [
+        int(scores[i].argmax()) if t.kind == "default" else _binary_index(t, names, pred) for i, t in enumerate(parsed)
+    ]
+    signs = np.where(np.asarray(classes) == 1, 1.0, -1.0).astype(np.float32)
+    weights = signs.reshape(len(pred), *([1] * (pred.ndim - 1))) * np.ones(pred.shape, np.float32)
+    words = [
+        _binary_words(c, t.kind == "default", names, float(values[i]), probability)
+        for i, (c, t) in enumerate(zip(classes, parsed, strict=True))
+    ]
+    return ResolvedTargets(classes, weights, words, False)
+
+
+def _binary_index(t: Target, names: list[str], pred: np.ndarray) -> int:
+    """The class (0: ``not L``, 1: ``L``) a target names: a class name, or 0 / 1."""
+    if t.label is not None:
+        if t.label in names:
+            return names.index(t.label)
+        if t.label.isdigit() and int(t.label) in (0, 1):
+            return int(t.label)
+    elif t.index in (0, 1):
+        return int(t.index or 0)
+    given = t.label if t.label is not None else t.index
+    raise LeapscopeError(
+        f"explain: target {given!r} is not a class of this binary output; valid targets: "
+        f"{_valid_targets(pred, names[1:], False)}; fix: pass one of them (--target in the CLI, e.g. "
+        f"--target {names[1]!r} or --target {names[0]!r})"
+    )
 
 
 def _dense_targets(

@@ -13,7 +13,7 @@ from leapscope.analysis.insights.base import AnalysisInput, DetectOptions, Detec
 from leapscope.analysis.insights.explain import explain_group, suggested_test
 from leapscope.analysis.insights.record import Insight
 from leapscope.analysis.neighbours import cosine_neighbours
-from leapscope.analysis.slicing import equality_filter, is_categorical
+from leapscope.analysis.slicing import category_codes, equality_filter, is_categorical, show_value
 from leapscope.analysis.stats import benjamini_hochberg, mann_whitney_greater
 
 __all__ = ["DomainGap", "OutOfDistribution", "domain_gap", "out_of_distribution"]
@@ -132,11 +132,11 @@ def _domain_tests(data: AnalysisInput, rows: np.ndarray, min_samples: int, seed:
         column = data.metadata[name].iloc[rows]
         if not is_categorical(column) or not (2 <= column.nunique() <= 20):
             continue
-        values = column.astype(str).to_numpy()
-        if _carries_label(data, rows, values):
+        codes, categories = category_codes(column)  # a missing value is a category of its own
+        if _carries_label(data, rows, codes):
             continue
-        for value in np.unique(values):
-            member = values == value
+        for code, value in enumerate(categories):
+            member = codes == code
             if member.sum() < min_samples or (~member).sum() < min_samples:
                 continue
             proba = cross_val_predict(LogisticRegression(max_iter=500), z, member, cv=3, method="predict_proba")[:, 1]
@@ -175,10 +175,13 @@ def domain_gap(data: AnalysisInput, *, min_samples: int = 20, seed: int = 0, alp
         group = rows[member]
         filt = equality_filter(data.metadata, name, value)
         inside, outside = float(np.nanmean(data.loss[group])), float(np.nanmean(data.loss[rows[~member]]))
+        # the test compares ranks: quote medians (the means may point the other way when a few losses are huge)
+        med_in, med_out = float(np.nanmedian(data.loss[group])), float(np.nanmedian(data.loss[rows[~member]]))
+        means = f"; means {inside:.3g} vs {outside:.3g}" if (inside > outside) != (med_in > med_out) else ""
         explanation = (
-            f"samples with {name} = {value!r} ({len(group)}) form their own region of latent space (classifier "
-            f"two-sample test AUC {auc:.2f}) and have worse {data.loss_name}: {inside:.3g} vs {outside:.3g} "
-            f"(p={q:.2g} after FDR). The model treats this group as a different domain."
+            f"samples with {name} = {show_value(value)} ({len(group)}) form their own region of latent space "
+            f"(classifier two-sample test AUC {auc:.2f}) and have worse {data.loss_name}: median {med_in:.3g} vs "
+            f"{med_out:.3g}{means} (Mann-Whitney p={q:.2g} after FDR). The model treats this group as a different domain."
         )
         stats = {
             "column": name,
@@ -186,11 +189,13 @@ def domain_gap(data: AnalysisInput, *, min_samples: int = 20, seed: int = 0, alp
             "auc": auc,
             "mean_loss_in": inside,
             "mean_loss_out": outside,
+            "median_loss_in": med_in,
+            "median_loss_out": med_out,
             "p_value": p,
             "p_adjusted": float(q),
             "rank_biserial": r,
         }
-        test = {"filter": filt, "metric": data.loss_name, "max": round(inside * 1.2 + 1e-3, 4), "current": inside}
+        test = suggested_test(data, group, filt, list(dict.fromkeys(data.subset[group].tolist())))
         out.append(
             new_insight(
                 data,
@@ -200,7 +205,7 @@ def domain_gap(data: AnalysisInput, *, min_samples: int = 20, seed: int = 0, alp
                 subset="|".join(dict.fromkeys(data.subset[group].tolist())),
                 statistics=stats,
                 explanation=explanation,
-                title=f"{name} = {value!r} is a domain gap (AUC {auc:.2f})",
+                title=f"{name} = {show_value(value)} is a domain gap (AUC {auc:.2f})",
                 suggested_test=test,
                 extra={},
             )

@@ -5,6 +5,7 @@ predictions, model loader, wired visualizers / metrics / losses).
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -210,11 +211,14 @@ class _Translation:
         hints = self.kind_hints(wiring) if wiring is not None else {}
         preds = []
         for i, p in enumerate(self.setup.prediction_types):
-            cd = p.channel_dim if isinstance(p.channel_dim, int) else -1
+            # code-loader's default channel_dim (-1) says nothing: leapscope finds the class axis (class_axis)
+            cd = p.channel_dim if isinstance(p.channel_dim, int) and p.channel_dim != -1 else None
             hint, source = hints.get(i, (None, None))
             labels = [str(label) for label in p.labels] or None
+            axis = cd - 1 if cd is not None and cd > 0 else cd  # code-loader counts the batch axis
+            default = "code-loader" if cd is None else None
             preds.append(
-                Prediction(_name(p.name), labels, cd - 1 if cd > 0 else cd, kind_hint=hint, hint_source=source)
+                Prediction(_name(p.name), labels, axis, kind_hint=hint, hint_source=source, axis_default_of=default)
             )
         return preds
 
@@ -439,6 +443,9 @@ class _Translation:
 
         def loss(*args: Any, **kwargs: Any) -> Any:
             value = run(*args, **kwargs)
+            torch = sys.modules.get("torch")
+            if torch is not None and isinstance(value, torch.Tensor):  # explain runs it on tensors: keep the gradient
+                return value.reshape(1) if value.ndim == 0 else value
             arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
             return arr.reshape(1) if arr.ndim == 0 else arr
 

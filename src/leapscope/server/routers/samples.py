@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from typing import Annotated, Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from leapscope.server._schemas import (
 )
 from leapscope.server._security import DecodedRoute
 from leapscope.server.routers._common import json_safe
-from leapscope.store._schema import GT_PREFIX, INSIGHTS_FILE, KEY_COLUMNS, LABEL_SUFFIX, PRED_PREFIX
+from leapscope.store._schema import GT_PREFIX, KEY_COLUMNS, LABEL_SUFFIX, PRED_PREFIX
 
 router = APIRouter(tags=["samples"], route_class=DecodedRoute)
 
@@ -61,7 +60,7 @@ def _chosen(s: State, index: RunIndex, q: SamplesQuery) -> tuple[list[int] | Non
                 )
             chosen = list(stored["insights"][q.insight]["rows"])
         else:
-            chosen = [i for i, c in enumerate(stored["clusters"]) if c == q.cluster]
+            chosen = [i for i, c in enumerate(stored.get("clusters") or []) if c == q.cluster]
     if q.rows:
         # isdecimal + isascii: int() of '²' or of a 5,000-digit string fails or is out of any row range
         chosen = [
@@ -300,7 +299,7 @@ def get_points(run_id: str, columns: str = "", s: State = Depends(state)) -> dic
     if gt and pred:
         g, p = run.samples[gt].to_pylist(), run.samples[pred].to_pylist()
         data["correct"] = [None if a is None or b is None else a == b for a, b in zip(g, p, strict=True)]
-    path = run.dir / INSIGHTS_FILE
-    if path.exists():
-        data["cluster"] = json.loads(path.read_text())["clusters"]
+    stored = services.read_insights_file(run)  # checked (CorruptStorageError: 503 naming the file)
+    if stored is not None and stored.get("clusters") is not None:
+        data["cluster"] = stored["clusters"]
     return {"data": data}
