@@ -82,3 +82,23 @@ def test_after_checking_it_the_user_trusts_that_code(make_integration, tmp_path)
     app = create_app(workspace, warm=False, serve_ui=False)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         assert client.get(f"/api/v1/runs/{run_id}/samples/training/3/visuals/bars").status_code == 200
+
+
+def test_a_home_that_cannot_be_written_falls_back_to_a_private_temp_file(make_integration, tmp_path, monkeypatch):
+    import tempfile
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.delenv(TRUST_FILE_ENV)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker / "config"))  # mkdir fails: a file is in the way
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    from leapscope.integration._trust import fallback_trust_file
+
+    folder = make_integration()
+    api.check(folder, samples=1)
+    fallback = fallback_trust_file()
+    assert fallback.exists() and oct(fallback.parent.stat().st_mode & 0o777) == "0o700"
+    assert is_trusted(folder)
+    fallback.parent.chmod(0o777)  # a folder others can write to is never read: anyone could add folders there
+    assert not is_trusted(folder)

@@ -10,7 +10,10 @@ from one of those folders (:func:`require_trusted`). An edited file inside a tru
 still trusted: its owner edits it.
 
 The list is a JSON file: ``$LEAPSCOPE_TRUST_FILE``, else ``$XDG_CONFIG_HOME/leapscope/`` (default
-``~/.config/leapscope/``) ``trusted-integrations.json``.
+``~/.config/leapscope/``) ``trusted-integrations.json``. Where that cannot be written (a read-only or
+missing home, as in some sandboxes and CI jobs), folders are recorded in
+``<tempdir>/leapscope-<uid>/trusted-integrations.json`` instead, which is read only while it and
+its folder belong to this user and nobody else can write to them (as ssh treats its files).
 """
 
 from __future__ import annotations
@@ -18,13 +21,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 from filelock import FileLock
 
 from leapscope.exceptions import UntrustedIntegrationError
 
-__all__ = ["TRUST_FILE_ENV", "folder_of", "is_trusted", "record_trusted", "require_trusted", "trust_file"]
+__all__ = [
+    "TRUST_FILE_ENV",
+    "fallback_trust_file",
+    "folder_of",
+    "is_trusted",
+    "record_trusted",
+    "require_trusted",
+    "trust_file",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +52,37 @@ def trust_file() -> Path:
         return Path(named).expanduser()
     config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return config / "leapscope" / "trusted-integrations.json"
+
+
+def fallback_trust_file() -> Path:
+    """Where folders are recorded when :func:`trust_file` cannot be written (see the module docstring)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"leapscope-{uid}" / "trusted-integrations.json"
+
+
+def _owned(path: Path) -> bool:
+    """Whether ``path`` exists, is no link, belongs to this user, and no one else can write to it."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return False
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+
+
+def _private(file: Path) -> bool:
+    """Whether ``file`` and its folder are :func:`_owned` by this user alone."""
+    return _owned(file.parent) and _owned(file)
+
+
+def _files() -> list[Path]:
+    """The trust files to read: :func:`trust_file`, and the fallback when it is private to this user."""
+    files = [trust_file()]
+    fallback = fallback_trust_file()
+    if not os.environ.get(TRUST_FILE_ENV) and _private(fallback):
+        files.append(fallback)
+    return files
 
 
 def folder_of(path: str | Path) -> Path:
@@ -62,26 +106,45 @@ def _read(file: Path) -> set[str]:
 def record_trusted(path: str | Path) -> None:
     """Add the integration folder of ``path`` to the trust file (the user runs its code on purpose).
 
-    A trust file that cannot be written (read-only home) costs only a warning: this user's runs
-    then cannot re-import the integration until it can.
+    A trust file that cannot be written (a read-only or missing home) is replaced by
+    :func:`fallback_trust_file`; when neither can be written it costs a warning, and this user's
+    runs then cannot re-import the integration until one can.
     """
     folder, file = str(folder_of(path)), trust_file()
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(file) + ".lock", timeout=30):
-            folders = _read(file)
-            if folder in folders:
-                return
-            tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"folders": sorted(folders | {folder})}, indent=1), encoding="utf-8")
-            os.replace(tmp, file)
+        _record(folder, file)
     except OSError as exc:
-        logger.warning("could not record %s as trusted in %s (%s)", folder, file, exc)
+        fallback = fallback_trust_file()
+        if os.environ.get(TRUST_FILE_ENV):  # a named file is the only one: say it could not be written
+            logger.warning("could not record %s as trusted in %s (%s)", folder, file, exc)
+            return
+        try:
+            fallback.parent.mkdir(mode=0o700, exist_ok=True)
+            if not _owned(fallback.parent):
+                raise OSError(f"{fallback.parent} is not private to this user")
+            _record(folder, fallback)
+            os.chmod(fallback, 0o600)
+        except OSError as second:
+            logger.warning(
+                "could not record %s as trusted in %s (%s) nor in %s (%s)", folder, file, exc, fallback, second
+            )
+
+
+def _record(folder: str, file: Path) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(file) + ".lock", timeout=30):
+        folders = _read(file)
+        if folder in folders:
+            return
+        tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"folders": sorted(folders | {folder})}, indent=1), encoding="utf-8")
+        os.replace(tmp, file)
 
 
 def is_trusted(path: str | Path) -> bool:
     """Whether the integration folder of ``path`` is in the trust file (exactly that folder, never a parent)."""
-    return str(folder_of(path)) in _read(trust_file())
+    folder = str(folder_of(path))
+    return any(folder in _read(file) for file in _files())
 
 
 def require_trusted(path: str | Path, *, run_id: str) -> None:
