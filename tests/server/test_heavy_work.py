@@ -84,7 +84,10 @@ def test_a_superseded_request_is_dropped_and_identical_ones_are_joined(live):
         while state.explain.started == started and time.monotonic() < deadline:
             time.sleep(0.01)
         old = pool.submit(_explain, base, run_id, "6", method="saliency", target="1", client="page-1")
-        time.sleep(0.05)  # `old` waits behind the busy ones
+        deadline = time.monotonic() + 30  # `old` must reach the server (and wait behind the busy ones) first
+        while not any("page-1" in key for key in state.explain._latest) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert any("page-1" in key for key in state.explain._latest), "the first request never reached the pool"
         twins = [
             pool.submit(_explain, base, run_id, "6", method="saliency", target="2", client="page-1") for _ in range(2)
         ]
